@@ -1,0 +1,37 @@
+# mmlgnet: every target creates and reuses .venv itself (python3 -m venv + pip install -e '.[dev]').
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+SEEDS  ?= 5
+QUICK  ?= 0
+
+.PHONY: install test demo reproduce-tables benchmark lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# The README's test command (also what .ci/run runs). Offline: HF_HUB_OFFLINE=1, W&B offline.
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(PY) -m pytest -q
+
+# Offline end-to-end run on the synthetic scene: fit, then test the last checkpoint.
+demo: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m mmlgnet fit --config configs/demo.yaml
+
+reproduce-tables: $(STAMP)
+	$(PY) -m mmlgnet.reproduce --seeds $(SEEDS) $(if $(filter 1,$(QUICK)),--quick,)
+
+benchmark: $(STAMP)
+	$(PY) benchmarks/throughput.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check mmlgnet tests benchmarks
+
+clean:
+	rm -rf runs results .pytest_cache

@@ -1,0 +1,220 @@
+"""LightningDataModule: loads a scene, draws the split and serves index batches whose patches are gathered on the device."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+from torch.utils.data import DataLoader
+
+from mmlgnet.atomic import save_npz, write_json
+from mmlgnet.patches import Normalization, PatchGatherer, check_patch_size, normalize_bands, pad_scene
+from mmlgnet.sampling import PatchDataset, PixelBatchSampler, PixelIndexDataset
+from mmlgnet.scenes import SPECS, Scene, load_scene
+from mmlgnet.splits import Split, make_split
+from mmlgnet.synthetic import make_synthetic_scene
+
+log = logging.getLogger(__name__)
+Modality = Literal["hsi", "lidar"]
+Batch = dict[str, torch.Tensor]
+
+
+class HSILidarDataModule(L.LightningDataModule):
+    """Serves P×P HSI and LiDAR patches around the labelled pixels of one scene.
+
+    Pipeline `device` (default): the normalised, reflect-padded scene lives on the training device and a
+    batch is a tensor of flat pixel indices; `on_after_batch_transfer` cuts all its patches with one
+    gather. Pipeline `per_sample`: the usual Dataset that slices one patch per item (reference/benchmark).
+
+    Args:
+        scene: which scene; `synthetic` is generated on the fly (offline demo and tests).
+        root: directory holding the scene's files (default `data/<scene>`).
+        download: fetch missing files from the pinned URLs and verify their sha256.
+        verify: check sha256 of present files against the spec (turn off only for your own re-exports).
+        split: `standard` (published TR/TS maps), `per_class:N` or `fraction:p`.
+        split_seed: seed of the drawn protocols and of the validation carve-out.
+        val_fraction: share of the training pixels held out for validation (0: none; never the test set).
+        patch_size: P, odd.
+        batch_size: training pixels per step (per process under DDP).
+        eval_batch_size: pixels per step for validation, test and full-scene prediction.
+        lidar_channels: keep the first N LiDAR rasters (MUUFL has 2; the paper's notation has 1).
+        normalization: per-band statistics over all scene pixels: z-score (`standard`), `minmax` or `none`.
+        modalities: which inputs to serve (linked from `model.modalities` by the CLI).
+        pipeline: `device` (vectorised gather on the device) or `per_sample` (reference DataLoader path).
+        num_workers: DataLoader workers of the `per_sample` path (the `device` path needs none).
+        synthetic_*: size, class count and seed of the synthetic scene.
+    """
+
+    def __init__(
+        self,
+        scene: Literal["trento", "muufl", "houston2013", "synthetic"] = "synthetic",
+        root: str | None = None,
+        download: bool = False,
+        verify: bool = True,
+        split: str = "standard",
+        split_seed: int = 0,
+        val_fraction: float = 0.0,
+        patch_size: int = 11,
+        batch_size: int = 64,
+        eval_batch_size: int = 1024,
+        lidar_channels: int | None = None,
+        normalization: Normalization = "standard",
+        modalities: Sequence[Modality] = ("hsi", "lidar"),
+        pipeline: Literal["device", "per_sample"] = "device",
+        num_workers: int = 0,
+        synthetic_height: int = 64,
+        synthetic_width: int = 96,
+        synthetic_classes: int = 6,
+        synthetic_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if patch_size < 1 or patch_size % 2 == 0:
+            check_patch_size(patch_size, 10**9, 10**9)
+        if pipeline not in ("device", "per_sample"):
+            raise ValueError(f"pipeline={pipeline!r}: use 'device' or 'per_sample'.")
+        self.scene_name, self.root = scene, Path(root) if root else Path("data") / scene
+        self.download, self.verify = download, verify
+        self.split_protocol, self.split_seed, self.val_fraction = split, split_seed, val_fraction
+        self.patch_size, self.batch_size, self.eval_batch_size = patch_size, batch_size, eval_batch_size
+        self.lidar_channels, self.normalization = lidar_channels, normalization
+        self.modalities = tuple(modalities)
+        self.pipeline, self.num_workers = pipeline, num_workers
+        self.synthetic = dict(
+            height=synthetic_height, width=synthetic_width, num_classes=synthetic_classes, seed=synthetic_seed
+        )
+        self._scene: Scene | None = None
+        self._split: Split | None = None
+        self._padded: dict[str, torch.Tensor] = {}
+        self._gatherers: dict[str, PatchGatherer] = {}
+
+    # ---- data-decided values, linked into the model by the CLI ----
+    @property
+    def scene(self) -> Scene:
+        if self._scene is None:
+            if self.scene_name == "synthetic":
+                self._scene = make_synthetic_scene(**self.synthetic, lidar_bands=self.lidar_channels or 1)
+            else:
+                self._scene = load_scene(
+                    self.scene_name, self.root, download=self.download, lidar_channels=self.lidar_channels,
+                    require_hsi="hsi" in self.modalities, verify=self.verify,
+                )
+        return self._scene
+
+    @property
+    def num_classes(self) -> int:
+        return self.scene.num_classes
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.scene.class_names)
+
+    @property
+    def hsi_channels(self) -> int:
+        if self.scene.hsi is not None:
+            return int(self.scene.hsi.shape[2])
+        return SPECS[self.scene_name].hsi_bands  # cube absent (LiDAR-only run): the spec's band count
+
+    @property
+    def lidar_channels_out(self) -> int:
+        return int(self.scene.lidar.shape[2])
+
+    @property
+    def split(self) -> Split:
+        if self._split is None:
+            s = self.scene
+            self._split = make_split(
+                s.labels, s.class_names, self.split_protocol, self.split_seed, s.train_map, s.test_map, self.val_fraction
+            )
+        return self._split
+
+    def split_summary(self) -> dict[str, Any]:
+        """Protocol facts written next to every result: name, seed, per-class counts of each subset."""
+        counts = self.split.counts(self.scene.labels, self.num_classes)
+        return {
+            "name": self.split_protocol, "seed": self.split_seed, "val_fraction": self.val_fraction,
+            "class_names": self.class_names, "counts": counts,
+            "totals": {k: int(sum(v)) for k, v in counts.items()},
+        }
+
+    # ---- Lightning hooks ----
+    def setup(self, stage: str | None = None) -> None:
+        s = self.scene
+        check_patch_size(self.patch_size, s.height, s.width)
+        if not self._padded:
+            cubes = {"hsi": s.hsi, "lidar": s.lidar}
+            for name in self.modalities:
+                if cubes[name] is None:
+                    raise ValueError(f"modality {name!r} requested but the scene {s.name!r} has no {name} data.")
+                self._padded[name] = pad_scene(normalize_bands(cubes[name], self.normalization), self.patch_size)
+                self._gatherers[name] = PatchGatherer(self._padded[name], s.width, self.patch_size)
+        trainer = self._trainer_or_none()
+        if trainer is not None and trainer.is_global_zero and stage in ("fit", None):
+            self._report_split(trainer.log_dir)
+
+    def _trainer_or_none(self) -> Any:
+        return getattr(self, "trainer", None)
+
+    def _report_split(self, log_dir: str | None) -> None:
+        summary = self.split_summary()
+        rows = "\n".join(
+            f"  {name:<24} {tr:>7} {va:>7} {te:>8}"
+            for name, tr, va, te in zip(self.class_names, *(summary["counts"][k] for k in ("train", "val", "test")))
+        )
+        rank_zero_info(
+            f"Split {self.split_protocol!r} (seed {self.split_seed}) on {self.scene_name}:\n"
+            f"  {'class':<24} {'train':>7} {'val':>7} {'test':>8}\n{rows}\n  totals {summary['totals']}"
+        )
+        if log_dir:
+            sp = self.split
+            save_npz(Path(log_dir) / "split.npz", train=sp.train, val=sp.val, test=sp.test,
+                     shape=np.array([self.scene.height, self.scene.width]))
+            write_json(Path(log_dir) / "split.json", summary)
+
+    def _targets(self, index: np.ndarray) -> np.ndarray:
+        return self.scene.labels.reshape(-1)[index].astype(np.int64) - 1  # 0-based; −1 = unlabelled
+
+    def _loader(self, index: np.ndarray, shuffle: bool, batch_size: int) -> DataLoader:
+        trainer = self._trainer_or_none()
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        target = self._targets(index)
+        if self.pipeline == "per_sample":
+            padded = {k: v.numpy() for k, v in self._padded.items()}
+            ds = PatchDataset(padded, self.scene.width, self.patch_size, index, target)
+            return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=self.num_workers,
+                              drop_last=False, persistent_workers=self.num_workers > 0)
+        sampler = PixelBatchSampler(len(index), batch_size, shuffle, seed=self.split_seed, num_replicas=world, rank=rank)
+        return DataLoader(PixelIndexDataset(index, target), sampler=sampler, batch_size=None)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.split.train, True, self.batch_size)
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader(self.split.val, False, self.eval_batch_size) if len(self.split.val) else []
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.split.test, False, self.eval_batch_size)
+
+    def predict_dataloader(self) -> DataLoader:
+        """Every pixel of the scene, background included, in raster order."""
+        return self._loader(np.arange(self.scene.height * self.scene.width), False, self.eval_batch_size)
+
+    def gather(self, index: torch.Tensor) -> Batch:
+        """Patches of every served modality for flat indices on any device: name -> (B, C, P, P)."""
+        out = {}
+        for name, g in self._gatherers.items():
+            if g.device != index.device:
+                g = self._gatherers[name] = g.to(index.device)  # moved once, then reused
+            out[name] = g(index)
+        return out
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Batch:
+        if isinstance(batch, dict):  # per_sample path: patches already cut
+            return batch
+        index, target = batch  # (B,), (B,)
+        return {"index": index, "target": target, **self.gather(index)}

@@ -1,0 +1,193 @@
+"""LightningModule: the thin training shell around MMLGNet, its text head, the InfoNCE loss and the metrics."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from torchmetrics.classification import MulticlassConfusionMatrix
+
+import mmlgnet
+from mmlgnet.atomic import write_json
+from mmlgnet.losses import InfoNCELoss
+from mmlgnet.metrics import metric_key, scores_from_confusion
+from mmlgnet.models import LinearHead, MMLGNet, TextHead
+from mmlgnet.text import DEFAULT_TEMPLATES, class_text_embeddings
+
+log = logging.getLogger(__name__)
+Modality = Literal["hsi", "lidar"]
+
+
+class MMLGNetModule(L.LightningModule):
+    """Trains MMLGNet to align fused HSI+LiDAR pixel embeddings with frozen CLIP class-prompt embeddings.
+
+    Args (the data-decided ones, num_classes/class_names/hsi_channels/lidar_channels/scene_name, are linked
+    from the datamodule by the CLI and never written in configs):
+        modalities: `[hsi, lidar]`, `[hsi]` or `[lidar]` (single-modality ablations).
+        hsi_encoder / lidar_encoder, hsi_widths / lidar_widths, fusion, fusion_dim, dropout: the network.
+        head: `text` (align with CLIP prompt embeddings) or `linear` (visual-only cross-entropy baseline).
+        loss: `symmetric` (λ = 0.5), `v2t` (λ = 1) or `t2v` (λ = 0); ignored by the linear head.
+        clip_model / clip_pretrained: open_clip model and tag, local checkpoint path, or None (untrained).
+        prompt_templates: templates filled with each class name; None = mmlgnet.text.DEFAULT_TEMPLATES.
+        embed_dim: projection width for the linear head (the text head uses the text model's width).
+        lr, weight_decay, scheduler: AdamW, optionally cosine-annealed over trainer.max_epochs.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 6,
+        class_names: list[str] | None = None,
+        hsi_channels: int = 63,
+        lidar_channels: int = 1,
+        scene_name: str = "",
+        modalities: Sequence[Modality] = ("hsi", "lidar"),
+        hsi_encoder: Literal["cnn2d", "cnn3d"] = "cnn2d",
+        lidar_encoder: Literal["cnn2d", "cnn3d"] = "cnn2d",
+        hsi_widths: Sequence[int] = (64, 128, 256),
+        lidar_widths: Sequence[int] = (32, 64, 128),
+        fusion: Literal["concat", "sum", "gated"] = "concat",
+        fusion_dim: int = 256,
+        dropout: float = 0.1,
+        head: Literal["text", "linear"] = "text",
+        loss: Literal["symmetric", "v2t", "t2v"] = "symmetric",
+        clip_model: str = "ViT-B-32",
+        clip_pretrained: str | None = "openai",
+        prompt_templates: Sequence[str] | None = None,
+        text_cache_dir: str | None = None,
+        logit_scale_init: float = 1 / 0.07,
+        logit_scale_max: float = 100.0,
+        embed_dim: int = 512,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        scheduler: Literal["cosine", "none"] = "cosine",
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        names = list(class_names) if class_names else [f"class {k + 1}" for k in range(num_classes)]
+        if len(names) != num_classes:
+            raise ValueError(f"class_names has {len(names)} names for num_classes={num_classes}.")
+        self.class_names = names
+        if head == "text":
+            templates = tuple(prompt_templates) if prompt_templates else DEFAULT_TEMPLATES
+            text = class_text_embeddings(names, templates, clip_model, clip_pretrained, text_cache_dir)  # (K, D)
+            embed_dim = int(text.shape[1])
+            self.head: torch.nn.Module = TextHead(text, logit_scale_init, logit_scale_max)
+            self.criterion: torch.nn.Module | None = InfoNCELoss(loss)
+        elif head == "linear":
+            self.head, self.criterion = LinearHead(embed_dim, num_classes), None
+        else:
+            raise ValueError(f"head={head!r}: use 'text' or 'linear'.")
+        self.net = MMLGNet(
+            hsi_channels, lidar_channels, tuple(modalities), hsi_encoder, lidar_encoder, tuple(hsi_widths),
+            tuple(lidar_widths), fusion, fusion_dim, embed_dim, dropout,
+        )
+        self.val_confusion = MulticlassConfusionMatrix(num_classes)
+        self.test_confusion = MulticlassConfusionMatrix(num_classes)
+
+    # ---- forward / steps ----
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """batch with `hsi` (B, C_hsi, P, P) and/or `lidar` (B, C_lidar, P, P) -> logits (B, K)."""
+        v = self.net(batch.get("hsi"), batch.get("lidar"))  # (B, D)
+        return self.head(v)  # (B, K)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        logits, y = self(batch), batch["target"]
+        bs = len(y)
+        if self.criterion is None:
+            loss = F.cross_entropy(logits, y)
+        else:
+            parts = self.criterion(logits, y)
+            loss = parts["loss"]
+            self.log_dict({"train/v2t": parts["v2t"], "train/t2v": parts["t2v"]}, on_epoch=True, on_step=False,
+                          batch_size=bs, sync_dist=True)
+            self.log("train/logit_scale", self.head.scale, on_epoch=True, on_step=False, batch_size=bs)
+        self.log("train/loss", loss, prog_bar=True, on_epoch=True, on_step=True, batch_size=bs, sync_dist=True)
+        return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if isinstance(self.head, TextHead):
+            self.head.clamp_()
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self.val_confusion.update(self(batch).argmax(dim=1), batch["target"])
+
+    def on_validation_epoch_end(self) -> None:
+        scores = scores_from_confusion(self.val_confusion.compute())
+        self.log_dict({f"val/{k}": scores[k].float() for k in ("OA", "AA", "kappa")}, prog_bar=True)
+        self.val_confusion.reset()
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self.test_confusion.update(self(batch).argmax(dim=1), batch["target"])
+
+    def on_test_epoch_end(self) -> None:
+        confusion = self.test_confusion.compute()  # (K, K), summed over ranks
+        scores = scores_from_confusion(confusion)
+        self.log_dict({f"test/{k}": scores[k].float() for k in ("OA", "AA", "kappa")})
+        self.log_dict({f"test/acc_{metric_key(n)}": scores["per_class"][i].float()
+                       for i, n in enumerate(self.class_names)})
+        self.test_confusion.reset()
+        if self.trainer.is_global_zero:
+            self._write_test_metrics(confusion, scores)
+
+    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        logits = self(batch)
+        return {"index": batch["index"], "pred": logits.argmax(dim=1), "score": logits.softmax(dim=1).amax(dim=1)}
+
+    # ---- results ----
+    def _write_test_metrics(self, confusion: torch.Tensor, scores: dict[str, torch.Tensor]) -> None:
+        dm = self.trainer.datamodule
+        out_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir)
+        record = {
+            "scene": self.hparams.scene_name or getattr(dm, "scene_name", ""),
+            "OA": float(scores["OA"]), "AA": float(scores["AA"]), "kappa": float(scores["kappa"]),
+            "per_class_accuracy": {n: float(scores["per_class"][i]) for i, n in enumerate(self.class_names)},
+            "confusion_matrix": confusion.cpu().tolist(),
+            "split": dm.split_summary() if hasattr(dm, "split_summary") else None,
+            "seed": _global_seed(),
+            "checkpoint": str(self.trainer.ckpt_path) if self.trainer.ckpt_path else None,
+            "variant": {k: self.hparams[k] for k in ("modalities", "head", "loss", "fusion", "clip_model",
+                                                      "clip_pretrained")},
+            "num_test_pixels": int(confusion.sum()),
+            "mmlgnet_version": mmlgnet.__version__,
+        }
+        path = write_json(out_dir / "test_metrics.json", record)
+        log.info("wrote %s", path)
+
+    # ---- optimisation ----
+    def configure_optimizers(self) -> Any:
+        decay, no_decay = [], []
+        for name, p in self.named_parameters():
+            if not p.requires_grad:
+                continue
+            (no_decay if p.ndim <= 1 or name.endswith("logit_scale") else decay).append(p)
+        opt = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": self.hparams.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=self.hparams.lr,
+        )
+        if self.hparams.scheduler == "none":
+            return opt
+        epochs = max(1, int(self.trainer.max_epochs or 1))
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+
+    def configure_callbacks(self) -> list[Callback]:
+        """`last.ckpt` always; plus the best-val/OA checkpoint when a validation set exists (never test)."""
+        callbacks: list[Callback] = [ModelCheckpoint(save_last=True, save_top_k=0)]
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is not None and getattr(dm, "val_fraction", 0) > 0:
+            callbacks.append(ModelCheckpoint(monitor="val/OA", mode="max", save_top_k=1,
+                                             filename="best-epoch{epoch:03d}-OA{val/OA:.2f}",
+                                             auto_insert_metric_name=False))
+        return callbacks
+
+
+def _global_seed() -> int | None:
+    seed = os.environ.get("PL_GLOBAL_SEED")
+    return int(seed) if seed is not None else None

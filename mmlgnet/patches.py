@@ -1,0 +1,84 @@
+"""Band normalisation, reflect padding and vectorised P×P patch gathering from a padded scene tensor."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+
+Normalization = Literal["standard", "minmax", "none"]
+
+
+def normalize_bands(cube: np.ndarray, mode: Normalization = "standard") -> np.ndarray:
+    """Normalise each band of a (H, W, C) cube with statistics over ALL pixels of the scene.
+
+    `standard`: (x - mean_c) / std_c; `minmax`: (x - min_c) / (max_c - min_c) (the community's usual
+    choice); `none`: unchanged. The statistics use every pixel, labelled or not, and never the labels:
+    this is the transductive convention of HSI papers, stated in the README. Constant bands map to 0.
+    """
+    x = cube.astype(np.float32, copy=False)
+    if mode == "none":
+        return x
+    if mode == "standard":
+        centre, spread = x.mean(axis=(0, 1)), x.std(axis=(0, 1))
+    elif mode == "minmax":
+        centre, spread = x.min(axis=(0, 1)), np.ptp(x, axis=(0, 1))
+    else:
+        raise ValueError(f"normalization={mode!r}: use 'standard', 'minmax' or 'none'.")
+    spread = np.where(spread > 0, spread, 1.0).astype(np.float32)
+    return ((x - centre) / spread).astype(np.float32)
+
+
+def check_patch_size(patch_size: int, height: int, width: int) -> int:
+    """Validate P: odd, ≥ 1, and its half-width smaller than the scene (reflect padding needs that)."""
+    if patch_size < 1 or patch_size % 2 == 0:
+        raise ValueError(
+            f"patch_size={patch_size} must be a positive odd number so the patch is centred on its pixel "
+            f"(e.g. --data.patch_size {max(1, patch_size + 1 if patch_size > 0 else 1) | 1})."
+        )
+    if patch_size // 2 >= min(height, width):
+        raise ValueError(f"patch_size={patch_size} is too large for a {height}×{width} scene.")
+    return patch_size
+
+
+def pad_scene(cube: np.ndarray, patch_size: int) -> torch.Tensor:
+    """(H, W, C) -> channel-last padded (H + 2r, W + 2r, C) float32 tensor, r = P // 2, reflect mode."""
+    r = patch_size // 2
+    padded = np.pad(cube, ((r, r), (r, r), (0, 0)), mode="reflect")
+    return torch.from_numpy(np.ascontiguousarray(padded, dtype=np.float32))
+
+
+class PatchGatherer:
+    """Cuts P×P patches around flat pixel indices with ONE index_select on the padded scene.
+
+    The padded scene is stored flat as (Hp * Wp, C). For the pixel (r, c) its patch's top-left in padded
+    coordinates is (r, c), so the patch's flat indices are r * Wp + c + offsets, offsets = dy * Wp + dx.
+    Works on any device: move it with `.to(device)` and feed indices on the same device.
+    """
+
+    def __init__(self, padded: torch.Tensor, width: int, patch_size: int) -> None:
+        hp, wp, c = padded.shape
+        self.flat = padded.reshape(hp * wp, c)  # (Hp * Wp, C)
+        self.width, self.padded_width, self.patch_size, self.channels = width, wp, patch_size, c
+        d = torch.arange(patch_size)
+        self.offsets = (d[:, None] * wp + d[None, :]).reshape(-1)  # (P * P,)
+
+    def to(self, device: torch.device | str) -> PatchGatherer:
+        out = PatchGatherer.__new__(PatchGatherer)
+        out.__dict__.update(self.__dict__)
+        out.flat, out.offsets = self.flat.to(device), self.offsets.to(device)
+        return out
+
+    @property
+    def device(self) -> torch.device:
+        return self.flat.device
+
+    def __call__(self, index: torch.Tensor) -> torch.Tensor:
+        """index: (B,) int64 flat pixel indices (row * W + col) -> (B, C, P, P) float32."""
+        rows, cols = index // self.width, index % self.width
+        top_left = rows * self.padded_width + cols  # (B,)
+        lin = (top_left[:, None] + self.offsets[None, :]).reshape(-1)  # (B * P * P,)
+        p = self.patch_size
+        patches = self.flat.index_select(0, lin).view(-1, p, p, self.channels)  # (B, P, P, C)
+        return patches.permute(0, 3, 1, 2)  # (B, C, P, P), channels-last in memory
