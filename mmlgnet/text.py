@@ -39,6 +39,7 @@ open_clip.add_model_config(CLIP_CONFIG_DIR)
 _SEED = 0  # the fixed seed of an untrained (pretrained=None) text tower
 _PROBE_TIMEOUT_S = 3.0  # how long to wait for a weights host before declaring ourselves offline
 _SCHEMAS = ("hf-hub:", "local-dir:")
+_EXAMPLE_MODELS = ("ViT-B-32", "ViT-B-32-quickgelu", "ViT-B-16", "ViT-L-14", "RN50", "mmlgnet-tiny")
 
 
 class ClipWeightsError(RuntimeError):
@@ -229,20 +230,25 @@ def class_text_embeddings(
     call. Raises ClipWeightsError (with how to provide the weights) when they cannot be obtained, and
     ValueError for an unknown model name.
     """
+    if not model_name.startswith(_SCHEMAS) and model_name not in open_clip.list_models():
+        known = open_clip.list_models()
+        examples = [m for m in _EXAMPLE_MODELS if m in known] + known[:5]
+        raise ValueError(f"unknown open_clip model {model_name!r}; e.g. one of {examples} (see open_clip.list_models())")
     prompts = build_prompts(class_names, templates)
     path = cache_path(model_name, pretrained, prompts, cache_dir)
     if pretrained is None:
         _warn_untrained(model_name)
     if path.is_file():
-        cached = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            cached = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # a corrupt or foreign file: recompute and overwrite it
+            log.warning("unreadable text embedding cache %s (%s); recomputing", path, e)
+            cached = {}
         if cached.get("prompts") == prompts:
             log.info("text embeddings: cache hit %s", path)
             return cached["embeddings"].float()
         log.warning("text embedding cache %s does not match the prompts; recomputing", path)
 
-    if not model_name.startswith(_SCHEMAS) and model_name not in open_clip.list_models():
-        examples = [m for m in open_clip.list_models() if m.startswith(("ViT-B", "RN50", "mmlgnet"))][:10]
-        raise ValueError(f"unknown open_clip model {model_name!r}; e.g. one of {examples} (see open_clip.list_models())")
     log.info("text embeddings: building %s (pretrained=%s), cache miss %s", model_name, pretrained, path)
     model = _create_model(model_name, pretrained, device, path)
     model.eval()

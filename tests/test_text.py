@@ -174,3 +174,11 @@ def test_unknown_tag(tmp_path: Path, empty_hf_cache: None) -> None:
 def test_unknown_model_name(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="ViT-B-32"):
         class_text_embeddings(NAMES, model_name="ViT-Q-99", pretrained=None, cache_dir=tmp_path)
+
+
+def test_corrupt_cache_is_recomputed(untrained, tmp_path: Path) -> None:
+    emb = untrained()
+    path = cache_path(TINY, None, build_prompts(NAMES, DEFAULT_TEMPLATES), tmp_path)
+    path.write_bytes(b"garbage")
+    torch.testing.assert_close(untrained(), emb, rtol=0, atol=0)
+    assert torch.load(path, weights_only=True)["prompts"] == build_prompts(NAMES, DEFAULT_TEMPLATES)

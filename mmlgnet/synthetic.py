@@ -1,0 +1,182 @@
+"""A seeded synthetic HSI + LiDAR scene that needs both modalities, and a writer for the real file layouts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from scipy import ndimage
+from scipy.spatial import cKDTree
+
+from mmlgnet.matfiles import write_gatorsense, write_mat
+from mmlgnet.scenes import Scene
+
+# Classes come in pairs that share a spectrum (material) but not a height: only LiDAR separates the two
+# of a pair. The first of each pair lies on the ground (height 0), so those are separable only by HSI.
+# Names are real land-cover words so that CLIP prompts built from them make sense.
+_CLASSES: tuple[tuple[str, float], ...] = (  # (name, mean height in m)
+    ("grass", 0.0), ("trees", 7.0),
+    ("asphalt road", 0.0), ("building", 9.0),
+    ("bare soil", 0.0), ("clay roof", 6.0),
+    ("water", 0.0), ("bridge", 5.0),
+    ("sand", 0.0), ("sports hall", 8.0),
+    ("crops", 0.0), ("hedge", 2.5),
+    ("gravel", 0.0), ("concrete roof", 10.0),
+    ("meadow", 0.0), ("shrubs", 2.0),
+)
+_PALETTE = ((124, 252, 0), (0, 100, 0), (105, 105, 105), (178, 34, 34), (160, 82, 45), (205, 92, 92),
+            (30, 144, 255), (176, 196, 222), (238, 214, 175), (255, 140, 0), (154, 205, 50), (85, 107, 47),
+            (190, 190, 190), (220, 220, 220), (152, 251, 152), (46, 139, 87))
+Layout = Literal["trento_original", "split", "muufl_original", "muufl_split", "houston_split"]
+
+
+def _smooth_curves(rng: np.random.Generator, n: int, bands: int, terms: int = 6) -> np.ndarray:
+    """(n, bands) smooth random curves: a few low-frequency cosines, like reflectance spectra."""
+    x = np.linspace(0.0, np.pi, bands)
+    basis = np.stack([np.cos(k * x) for k in range(terms)])  # (terms, bands)
+    coef = rng.normal(size=(n, terms)) / (1.0 + np.arange(terms))  # decaying: smooth
+    return coef @ basis
+
+
+def _regions(rng: np.random.Generator, height: int, width: int, num_classes: int) -> tuple[np.ndarray, ...]:
+    """Warped-Voronoi regions: returns (class map (H, W), region id map (H, W), class of each region)."""
+    n_regions = max(3 * num_classes, height * width // 250)
+    seeds = rng.uniform((0, 0), (height, width), size=(n_regions, 2))  # (R, 2)
+    region_class = rng.permutation(np.resize(np.arange(num_classes), n_regions))  # balanced, all present
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    warp = [ndimage.gaussian_filter(rng.normal(size=(height, width)), 6.0, mode="wrap") for _ in range(2)]
+    warp = [w / (w.std() + 1e-9) * 3.0 for w in warp]  # organic borders, not straight lines
+    pts = np.stack([(yy + warp[0]).ravel(), (xx + warp[1]).ravel()], axis=1)  # (H*W, 2)
+    region = cKDTree(seeds).query(pts)[1].reshape(height, width)  # nearest seed of each pixel
+    return region_class[region], region, region_class
+
+
+def make_synthetic_scene(
+    height: int = 64,
+    width: int = 96,
+    num_classes: int = 6,
+    hsi_bands: int = 32,
+    lidar_bands: int = 1,
+    seed: int = 0,
+    noise: float = 0.04,
+    pair_similarity: float = 0.97,
+    height_sd: float = 1.0,
+    lidar_noise: float = 1.8,
+    material_contrast: float = 0.12,
+    unlabelled_fraction: float = 0.3,
+) -> Scene:
+    """Generate a scene in which HSI separates materials and LiDAR separates heights, so both are needed.
+
+    Classes come in pairs with nearly the same spectrum (`pair_similarity`) but different heights, and
+    all even classes lie on the ground: HSI alone confuses the pairs, LiDAR alone the ground classes.
+    Spectra vary within a class (per-pixel brightness and a low-rank perturbation), region borders mix
+    (blurred abundances), each region has its own height (`height_sd`) and Gaussian `noise` is added.
+    A fraction of regions and all borders are left unlabelled, as in real ground truth.
+    """
+    if not 2 <= num_classes <= len(_CLASSES):
+        raise ValueError(f"num_classes must be in 2..{len(_CLASSES)}, got {num_classes}")
+    rng = np.random.default_rng(seed)
+    classes, region, region_class = _regions(rng, height, width, num_classes)  # (H, W)
+    # Materials: one smooth spectrum per pair, the second of a pair a near copy of the first.
+    n_mat = (num_classes + 1) // 2
+    materials = _smooth_curves(rng, n_mat, hsi_bands)  # (M, C)
+    materials = 0.35 + material_contrast * materials / np.abs(materials).max(1, keepdims=True)
+    delta = 0.12 * _smooth_curves(rng, num_classes, hsi_bands)  # (K, C)
+    spectra = np.stack([materials[k // 2] * (pair_similarity + (1 - pair_similarity) * (1 + delta[k]))
+                        for k in range(num_classes)])  # (K, C)
+    abundance = np.stack([(classes == k).astype(np.float64) for k in range(num_classes)], -1)  # (H, W, K)
+    abundance = ndimage.gaussian_filter(abundance, (1.0, 1.0, 0))  # mixed pixels along region borders
+    n_pix = height * width
+    hsi = abundance.reshape(n_pix, num_classes) @ spectra  # (H*W, C)
+    brightness = 1.0 + 0.1 * rng.normal(size=(n_pix, 1))  # illumination / slope
+    low_rank = rng.normal(size=(n_pix, 3)) @ (0.03 * _smooth_curves(rng, 3, hsi_bands))
+    hsi = hsi * brightness + low_rank + noise * 0.35 * rng.normal(size=hsi.shape)
+    # LiDAR: per-class mean height, per-region offset, blur at borders, sensor noise.
+    class_height = np.array([_CLASSES[k][1] for k in range(num_classes)])  # (K,)
+    region_height = class_height[region_class] + height_sd * rng.normal(size=region_class.shape)
+    region_height[class_height[region_class] == 0] = np.abs(region_height[class_height[region_class] == 0]) * 0.3
+    dsm = ndimage.gaussian_filter(region_height[region], 0.7) + lidar_noise * rng.normal(size=(height, width))
+    rasters = [dsm]
+    for _ in range(1, lidar_bands):  # further returns: the same surface with their own noise
+        rasters.append(dsm + lidar_noise * rng.normal(size=(height, width)))
+    lidar = np.stack(rasters, -1)  # (H, W, L)
+    # Ground truth: borders (3×3 mixed neighbourhood) and a fraction of regions are unlabelled.
+    border = ndimage.maximum_filter(classes, 3) != ndimage.minimum_filter(classes, 3)
+    surveyed = rng.uniform(size=region_class.shape) >= unlabelled_fraction
+    for k in range(num_classes):  # keep every class: survey its largest region
+        own = np.flatnonzero(region_class == k)
+        surveyed[own[np.argmax(np.bincount(region.ravel(), minlength=len(region_class))[own])]] = True
+    labels = np.where(surveyed[region] & ~border, classes + 1, 0).astype(np.int64)  # (H, W)
+    return Scene(
+        name="synthetic",
+        hsi=hsi.reshape(height, width, hsi_bands).astype(np.float32),
+        lidar=lidar.astype(np.float32),
+        labels=labels,
+        class_names=tuple(name for name, _ in _CLASSES[:num_classes]),
+        wavelengths_nm=np.linspace(400.0, 1000.0, hsi_bands),
+        palette=_PALETTE[:num_classes],
+    )
+
+
+def default_split(labels: np.ndarray, per_class: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic (train_map, test_map): `per_class` random pixels of each class train, the rest test."""
+    rng = np.random.default_rng(seed)
+    train = np.zeros_like(labels)
+    for k in np.unique(labels[labels > 0]):
+        idx = np.flatnonzero(labels.ravel() == k)
+        n = min(per_class, max(1, len(idx) // 2))
+        train.ravel()[rng.choice(idx, n, replace=False)] = k
+    test = np.where(train > 0, 0, labels)
+    return train, test
+
+
+def write_scene_files(
+    scene: Scene,
+    directory: Path,
+    layout: Layout,
+    mat_version: Literal["5", "7.3"] = "5",
+    train_map: np.ndarray | None = None,
+    test_map: np.ndarray | None = None,
+) -> list[Path]:
+    """Write `scene` as the files of a real layout, with the real names and keys; returns the paths.
+
+    The split layouts get a train/test pair: the given maps, the scene's own, or `default_split`. The
+    GatorSense struct file is MATLAB v5 only (as the real one).
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if scene.hsi is None:
+        raise ValueError("write_scene_files needs a scene with an HSI cube")
+    labels8 = scene.labels.astype(np.uint8)
+    lidar = scene.lidar[:, :, 0] if scene.lidar_bands == 1 else scene.lidar  # real single rasters are 2-D
+    if train_map is None or test_map is None:
+        if scene.train_map is not None and scene.test_map is not None:
+            train_map, test_map = scene.train_map, scene.test_map
+        elif layout in ("split", "houston_split"):
+            train_map, test_map = default_split(scene.labels)
+
+    def put(name: str, arrays: dict[str, np.ndarray]) -> Path:
+        return write_mat(directory / name, arrays, mat_version)
+
+    if layout == "muufl_original":
+        if mat_version != "5":
+            raise ValueError("the GatorSense MUUFL struct file exists only as MATLAB v5: use mat_version='5'")
+        return [write_gatorsense(directory / "muufl_gulfport_campus_1_hsi_220_label.mat", scene.hsi,
+                                 scene.lidar, scene.labels, scene.class_names, scene.wavelengths_nm)]
+    if layout == "trento_original":
+        out = [put("Italy_hsi.mat", {"data": scene.hsi}), put("Italy_lidar.mat", {"data": lidar}),
+               put("allgrd.mat", {"mask_test": labels8})]
+    elif layout == "muufl_split":
+        out = [put("HSI.mat", {"HSI": scene.hsi}), put("LiDAR.mat", {"LiDAR": lidar}),
+               put("gt.mat", {"gt": labels8})]
+    elif layout in ("split", "houston_split"):
+        out = [put("HSI.mat", {"HSI": scene.hsi}), put("LiDAR.mat", {"LiDAR": lidar})]
+        if layout == "houston_split":
+            out.append(put("gt.mat", {"gt": labels8}))
+    else:
+        raise ValueError(f"unknown layout {layout!r}: choose one of {Layout.__args__}")
+    if train_map is not None and test_map is not None:
+        out += [put("TRLabel.mat", {"TRLabel": train_map.astype(np.uint8)}),
+                put("TSLabel.mat", {"TSLabel": test_map.astype(np.uint8)})]
+    return out
