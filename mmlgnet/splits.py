@@ -75,8 +75,9 @@ def make_split(
     if kind == "standard":
         if train_map is None or test_map is None:
             raise SplitError(
-                "Split 'standard' needs the published training/test maps (TRLabel.mat/TSLabel.mat), and this scene "
-                f"has none (MUUFL has no official split). Set --data.split to a drawn protocol: {SPLIT_HELP}."
+                "Split 'standard' needs the published training/test maps TRLabel.mat/TSLabel.mat in the scene "
+                "directory, and none were found (MUUFL has no official split; Trento's original layout has only the "
+                f"full ground truth allgrd.mat: add TRLabel.mat/TSLabel.mat beside it). Or draw a split: {SPLIT_HELP}."
             )
         train = np.flatnonzero(train_map.reshape(-1) > 0)
         test = np.flatnonzero(test_map.reshape(-1) > 0)
