@@ -164,7 +164,7 @@ class HSILidarDataModule(L.LightningDataModule):
         summary = self.split_summary()
         rows = "\n".join(
             f"  {name:<24} {tr:>7} {va:>7} {te:>8}"
-            for name, tr, va, te in zip(self.class_names, *(summary["counts"][k] for k in ("train", "val", "test")))
+            for name, tr, va, te in zip(self.class_names, *(summary["counts"][k] for k in ("train", "val", "test")), strict=True)
         )
         rank_zero_info(
             f"Split {self.split_protocol!r} (seed {self.split_seed}) on {self.scene_name}:\n"

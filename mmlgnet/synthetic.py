@@ -41,12 +41,20 @@ def _smooth_curves(rng: np.random.Generator, n: int, bands: int, terms: int = 6)
 
 def _regions(rng: np.random.Generator, height: int, width: int, num_classes: int) -> tuple[np.ndarray, ...]:
     """Warped-Voronoi regions: returns (class map (H, W), region id map (H, W), class of each region)."""
-    n_regions = max(3 * num_classes, height * width // 250)
-    seeds = rng.uniform((0, 0), (height, width), size=(n_regions, 2))  # (R, 2)
+    target = max(2 * num_classes, height * width // 250)
+    rows = max(1, round(np.sqrt(target * height / width)))
+    cols = max(1, int(np.ceil(target / rows)))
+    n_regions = rows * cols
+    # Jittered grid of seeds: regions of similar size (uniform random seeds make some cells tiny).
+    cy, cx = np.meshgrid((np.arange(rows) + 0.5) * height / rows, (np.arange(cols) + 0.5) * width / cols,
+                         indexing="ij")  # (rows, cols) cell centres
+    jitter = rng.uniform(-0.35, 0.35, size=(n_regions, 2)) * (height / rows, width / cols)
+    seeds = np.stack([cy.ravel(), cx.ravel()], 1) + jitter  # (R, 2)
     region_class = rng.permutation(np.resize(np.arange(num_classes), n_regions))  # balanced, all present
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
-    warp = [ndimage.gaussian_filter(rng.normal(size=(height, width)), 6.0, mode="wrap") for _ in range(2)]
-    warp = [w / (w.std() + 1e-9) * 3.0 for w in warp]  # organic borders, not straight lines
+    scale = np.sqrt(height * width / n_regions)  # typical region diameter in pixels
+    warp = [ndimage.gaussian_filter(rng.normal(size=(height, width)), 0.4 * scale, mode="wrap") for _ in range(2)]
+    warp = [w / (w.std() + 1e-9) * 0.2 * scale for w in warp]  # organic borders, not straight lines
     pts = np.stack([(yy + warp[0]).ravel(), (xx + warp[1]).ravel()], axis=1)  # (H*W, 2)
     region = cKDTree(seeds).query(pts)[1].reshape(height, width)  # nearest seed of each pixel
     return region_class[region], region, region_class
@@ -69,7 +77,7 @@ def make_synthetic_scene(
     """Generate a scene in which HSI separates materials and LiDAR separates heights, so both are needed.
 
     Classes come in pairs with nearly the same spectrum (`pair_similarity`) but different heights, and
-    all even classes lie on the ground: HSI alone confuses the pairs, LiDAR alone the ground classes.
+    the first class of each pair lies on the ground: HSI alone confuses the pairs, LiDAR alone the ground classes.
     Spectra vary within a class (per-pixel brightness and a low-rank perturbation), region borders mix
     (blurred abundances), each region has its own height (`height_sd`) and Gaussian `noise` is added.
     A fraction of regions and all borders are left unlabelled, as in real ground truth.
@@ -83,8 +91,8 @@ def make_synthetic_scene(
     materials = _smooth_curves(rng, n_mat, hsi_bands)  # (M, C)
     materials = 0.35 + material_contrast * materials / np.abs(materials).max(1, keepdims=True)
     delta = 0.12 * _smooth_curves(rng, num_classes, hsi_bands)  # (K, C)
-    spectra = np.stack([materials[k // 2] * (pair_similarity + (1 - pair_similarity) * (1 + delta[k]))
-                        for k in range(num_classes)])  # (K, C)
+    pair = np.arange(num_classes) // 2
+    spectra = materials[pair] * (1.0 + (1.0 - pair_similarity) * delta)  # (K, C)
     abundance = np.stack([(classes == k).astype(np.float64) for k in range(num_classes)], -1)  # (H, W, K)
     abundance = ndimage.gaussian_filter(abundance, (1.0, 1.0, 0))  # mixed pixels along region borders
     n_pix = height * width
@@ -94,8 +102,10 @@ def make_synthetic_scene(
     hsi = hsi * brightness + low_rank + noise * 0.35 * rng.normal(size=hsi.shape)
     # LiDAR: per-class mean height, per-region offset, blur at borders, sensor noise.
     class_height = np.array([_CLASSES[k][1] for k in range(num_classes)])  # (K,)
-    region_height = class_height[region_class] + height_sd * rng.normal(size=region_class.shape)
-    region_height[class_height[region_class] == 0] = np.abs(region_height[class_height[region_class] == 0]) * 0.3
+    mean_height = class_height[region_class]  # (R,)
+    region_height = mean_height + height_sd * rng.normal(size=region_class.shape)
+    on_ground = mean_height == 0
+    region_height[on_ground] = 0.3 * np.abs(region_height[on_ground])  # ground is never below ground
     dsm = ndimage.gaussian_filter(region_height[region], 0.7) + lidar_noise * rng.normal(size=(height, width))
     rasters = [dsm]
     for _ in range(1, lidar_bands):  # further returns: the same surface with their own noise

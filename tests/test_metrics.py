@@ -1,7 +1,11 @@
 """OA / AA / kappa from the confusion matrix agree with torchmetrics' own implementations."""
 
 import torch
-from torchmetrics.functional.classification import multiclass_accuracy, multiclass_cohen_kappa, multiclass_confusion_matrix
+from torchmetrics.functional.classification import (
+    multiclass_accuracy,
+    multiclass_cohen_kappa,
+    multiclass_confusion_matrix,
+)
 
 from mmlgnet.metrics import metric_key, scores_from_confusion
 

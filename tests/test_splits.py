@@ -25,7 +25,7 @@ def test_per_class_counts_and_disjoint(labels, protocol, per_class):
     sp = make_split(labels, NAMES, protocol, seed=1)
     counts = sp.counts(labels, 3)
     assert counts["train"] == [per_class] * 3
-    assert [a + b for a, b in zip(counts["train"], counts["test"])] == np.bincount(labels.ravel(), minlength=4)[1:].tolist()
+    assert [a + b for a, b in zip(counts["train"], counts["test"], strict=True)] == np.bincount(labels.ravel(), minlength=4)[1:].tolist()
     assert _disjoint(sp.train, sp.test)
     assert (labels.ravel()[sp.train] > 0).all() and (labels.ravel()[sp.test] > 0).all()
 
