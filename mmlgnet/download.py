@@ -56,7 +56,7 @@ def verify_file(path: Path, spec: FileSpec) -> None:
             f"{path}: sha256 mismatch.\n  expected {spec.sha256}\n  actual   {actual}\n"
             f"The file is corrupt, truncated or a different version. Delete it and re-download it "
             f"(pass --data.download true) or fetch it by hand from {source_of(spec)}. "
-            f"To load a file you trust anyway, pass verify=False to load_scene."
+            f"To load a file you trust anyway, pass --data.verify false (load_scene(..., verify=False))."
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 from scipy import ndimage
@@ -185,7 +185,7 @@ def write_scene_files(
         if layout == "houston_split":
             out.append(put("gt.mat", {"gt": labels8}))
     else:
-        raise ValueError(f"unknown layout {layout!r}: choose one of {Layout.__args__}")
+        raise ValueError(f"unknown layout {layout!r}: choose one of {get_args(Layout)}")
     if train_map is not None and test_map is not None:
         out += [put("TRLabel.mat", {"TRLabel": train_map.astype(np.uint8)}),
                 put("TSLabel.mat", {"TSLabel": test_map.astype(np.uint8)})]
