@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.plugins.layer_sync import LayerSync
 from lightning.pytorch.utilities import rank_zero_info
 
 from mmlgnet.atomic import AtomicCheckpointIO
 from mmlgnet.datamodule import HSILidarDataModule
 from mmlgnet.module import MMLGNetModule
+from mmlgnet.syncbn import AnyDeviceSyncBatchNormPlugin
 
 
 class MMLGNetCLI(LightningCLI):
@@ -27,9 +29,12 @@ class MMLGNetCLI(LightningCLI):
             parser.link_arguments(f"data.{source}", f"model.{target}", apply_on="instantiate")
 
     def instantiate_trainer(self, **kwargs: Any) -> Any:
-        plugins = list(self._get(self.config_init, "trainer", default={}).get("plugins") or [])
+        trainer_cfg = self._get(self.config_init, "trainer", default={})
+        plugins = list(trainer_cfg.get("plugins") or [])
         if not any(hasattr(p, "save_checkpoint") for p in plugins):
             plugins.append(AtomicCheckpointIO())
+        if trainer_cfg.get("sync_batchnorm") and not any(isinstance(p, LayerSync) for p in plugins):
+            plugins.append(AnyDeviceSyncBatchNormPlugin())  # torch's SyncBatchNorm refuses CPU (gloo) tensors
         return super().instantiate_trainer(**kwargs, plugins=plugins)
 
     def after_fit(self) -> None:

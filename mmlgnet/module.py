@@ -103,13 +103,28 @@ class MMLGNetModule(L.LightningModule):
         if self.criterion is None:
             loss = F.cross_entropy(logits, y)
         else:
-            parts = self.criterion(logits, y)
+            parts = self.criterion(*self._global_batch(logits, y))
             loss = parts["loss"]
             self.log_dict({"train/v2t": parts["v2t"], "train/t2v": parts["t2v"]}, on_epoch=True, on_step=False,
                           batch_size=bs, sync_dist=True)
             self.log("train/logit_scale", self.head.scale, on_epoch=True, on_step=False, batch_size=bs)
         self.log("train/loss", loss, prog_bar=True, on_epoch=True, on_step=True, batch_size=bs, sync_dist=True)
         return loss
+
+    def _global_batch(self, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Under DDP: logits (R·B, K) and targets (R·B,) of all R ranks, gathered with gradient; else unchanged.
+
+        L_t→v is a softmax over the batch axis, so each rank needs every rank's pixels for the loss to equal
+        the single-process loss on the global batch of R·B pixels (v2t, a mean over pixels, is then global
+        too). Gradient factor: every rank computes the same global loss L. all_gather's backward SUMS the
+        R ranks' gradients w.r.t. each slice, so rank r receives R·∂L/∂z_r for its own logits z_r; DDP
+        then AVERAGES parameter gradients over ranks (÷R): (1/R)·Σ_r R·(∂L/∂z_r)(∂z_r/∂θ) = ∂L/∂θ, exactly
+        the single-process gradient. (Without sync_grads, each rank would get only (1/R)·its own share.)
+        """
+        trainer = self._trainer
+        if trainer is None or trainer.world_size <= 1:
+            return logits, y
+        return self.all_gather(logits, sync_grads=True).flatten(0, 1), self.all_gather(y).flatten(0, 1)
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if isinstance(self.head, TextHead):

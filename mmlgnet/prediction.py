@@ -1,0 +1,125 @@
+"""Full-scene prediction writer: class map (.npy, PNG in the scene palette), ground truth, error map, confusion."""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+
+from mmlgnet import maps
+from mmlgnet.atomic import write_bytes, write_json
+from mmlgnet.metrics import scores_from_confusion
+
+log = logging.getLogger(__name__)
+
+
+class PredictionMapWriter(BasePredictionWriter):
+    """Collects `predict_step` outputs (index/pred/score) of every scene pixel and writes the maps on rank 0.
+
+    Files in `output_dir` (default: `<the run's log dir>/maps`):
+    `prediction.npy` (H, W) int16 class ids 1..K for every pixel, background included; `confidence.npy`
+    (H, W) float32 softmax maximum; `prediction.png`, `ground_truth.png` (0 = unlabelled in black),
+    `error_map.png` (test pixels: green right, red wrong), `confusion_matrix.png` (row-normalised, test
+    pixels) and `maps.json` (scores over the test pixels, file list). The images are also logged to every
+    W&B logger of the trainer.
+
+    Under DDP every rank fills the pixels of its own shard into a full-size buffer (−1 elsewhere); the
+    buffers are max-reduced across ranks at the end of the epoch, so rank 0 holds the whole map.
+
+    Args:
+        output_dir: where to write; None = `<trainer.log_dir>/maps` (`default_root_dir` without a logger).
+        enabled: False turns the writer off (e.g. a predict run whose outputs you consume yourself).
+    """
+
+    def __init__(self, output_dir: str | None = None, enabled: bool = True) -> None:
+        super().__init__(write_interval="batch")
+        self.output_dir, self.enabled = output_dir, enabled
+        self._pred: torch.Tensor | None = None
+        self._score: torch.Tensor | None = None
+        self.written: dict[str, Path] = {}
+
+    def on_predict_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.enabled:
+            return
+        scene = trainer.datamodule.scene
+        n = scene.height * scene.width
+        self._pred = torch.full((n,), -1, dtype=torch.long)  # (H*W,) 0-based class, −1 = not predicted here
+        self._score = torch.full((n,), -1.0, dtype=torch.float32)
+
+    def write_on_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, prediction: Any,
+                           batch_indices: Any, batch: Any, batch_idx: int, dataloader_idx: int) -> None:
+        if not self.enabled or self._pred is None:
+            return
+        index = prediction["index"].detach().cpu()  # (B,) flat pixel indices
+        self._pred[index] = prediction["pred"].detach().cpu().long()
+        self._score[index] = prediction["score"].detach().float().cpu()
+
+    def on_predict_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.enabled or self._pred is None:
+            return
+        pred, score = self._pred, self._score
+        if trainer.world_size > 1:  # collective: every rank takes part
+            dev = pl_module.device
+            pred = trainer.strategy.reduce(pred.to(dev), reduce_op="max").cpu()
+            score = trainer.strategy.reduce(score.to(dev), reduce_op="max").cpu()
+        self._pred = self._score = None
+        if trainer.is_global_zero:
+            self.written = self.write_maps(trainer, pred.numpy(), score.numpy())
+
+    def resolve_output_dir(self, trainer: L.Trainer) -> Path:
+        if self.output_dir:
+            return Path(self.output_dir)
+        return Path(trainer.log_dir or trainer.default_root_dir) / "maps"
+
+    def write_maps(self, trainer: L.Trainer, pred0: np.ndarray, score: np.ndarray) -> dict[str, Path]:
+        dm = trainer.datamodule
+        scene, split = dm.scene, dm.split
+        h, w, k = scene.height, scene.width, scene.num_classes
+        missing = int((pred0 < 0).sum())
+        if missing:
+            rank_zero_warn(f"PredictionMapWriter: {missing} of {h * w} pixels were not predicted (limit_predict_batches?); "
+                           "they are 0 in prediction.npy and black in prediction.png.")
+        pred = (pred0 + 1).reshape(h, w).astype(np.int16)  # 1..K, 0 = not predicted
+        out = self.resolve_output_dir(trainer)
+        names, palette, tag = list(scene.class_names), scene.palette, f"{scene.name} ({dm.split_protocol})"
+        test = split.test[pred.reshape(-1)[split.test] > 0]
+        confusion = maps.confusion_from_maps(pred, scene.labels, test, k)
+        scores = scores_from_confusion(torch.as_tensor(confusion))
+        files = {
+            "prediction.npy": _save_npy(out / "prediction.npy", pred),
+            "confidence.npy": _save_npy(out / "confidence.npy", score.reshape(h, w).astype(np.float32)),
+            "prediction.png": maps.save_class_map(out / "prediction.png", pred, names, palette,
+                                                  f"Prediction, every pixel: {tag}"),
+            "ground_truth.png": maps.save_class_map(out / "ground_truth.png", scene.labels, names, palette,
+                                                    f"Ground truth (black: unlabelled): {scene.name}"),
+            "error_map.png": maps.save_error_map(out / "error_map.png", pred, scene.labels, test,
+                                                 f"Test pixels: OA {float(scores['OA']):.2f} %"),
+            "confusion_matrix.png": maps.save_confusion(out / "confusion_matrix.png", confusion, names,
+                                                        f"Confusion (test pixels, row-normalised): {tag}"),
+        }
+        write_json(out / "maps.json", {
+            "scene": scene.name, "split": dm.split_protocol, "shape": [h, w], "class_names": names,
+            "test_pixels": int(len(test)), "OA": float(scores["OA"]), "AA": float(scores["AA"]),
+            "kappa": float(scores["kappa"]), "confusion_matrix": confusion.tolist(),
+            "predicted_class_counts": np.bincount(pred.reshape(-1), minlength=k + 1)[1:].tolist(),
+            "checkpoint": str(trainer.ckpt_path) if trainer.ckpt_path else None,
+            "files": {n: str(p) for n, p in files.items()},
+        })
+        rank_zero_info(f"PredictionMapWriter: wrote {len(files)} files to {out}")
+        from mmlgnet.tracking import log_images  # no wandb import unless a W&B logger is configured
+
+        log_images(trainer, {f"maps/{n.removesuffix('.png')}": p for n, p in files.items() if n.endswith(".png")})
+        return files
+
+
+def _save_npy(path: Path, array: np.ndarray) -> Path:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return write_bytes(path, buf.getvalue())
