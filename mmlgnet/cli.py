@@ -11,7 +11,9 @@ from lightning.pytorch.utilities import rank_zero_info
 from mmlgnet.atomic import AtomicCheckpointIO
 from mmlgnet.datamodule import HSILidarDataModule
 from mmlgnet.module import MMLGNetModule
+from mmlgnet.prediction import PredictionMapWriter
 from mmlgnet.syncbn import AnyDeviceSyncBatchNormPlugin
+from mmlgnet.tracking import TestResultsLogger, WandbConfigSaver, finish
 
 
 class MMLGNetCLI(LightningCLI):
@@ -22,6 +24,12 @@ class MMLGNetCLI(LightningCLI):
             "--test_after_fit", type=bool, default=False,
             help="(fit only) test the last checkpoint (or the best-val/OA one when a validation set exists)",
         )
+        parser.add_argument(
+            "--predict_after_fit", type=bool, default=False,
+            help="(fit only) after fit (and test), classify every pixel and write the maps (see --predict_writer)",
+        )
+        # Full-scene map writer: acts only in predict loops (the predict subcommand, --predict_after_fit).
+        parser.add_lightning_class_args(PredictionMapWriter, "predict_writer")
         parser.link_arguments("model.modalities", "data.modalities")
         for source, target in (("num_classes", "num_classes"), ("class_names", "class_names"),
                                ("hsi_channels", "hsi_channels"), ("lidar_channels_out", "lidar_channels"),
@@ -38,16 +46,32 @@ class MMLGNetCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs, plugins=plugins)
 
     def after_fit(self) -> None:
-        if not self.config[self.subcommand].get("test_after_fit"):
-            return
-        best = [c for c in self.trainer.checkpoint_callbacks if getattr(c, "monitor", None)]
-        ckpt = best[0].best_model_path if best and best[0].best_model_path else self.trainer.checkpoint_callback.last_model_path
-        rank_zero_info(f"test_after_fit: testing {ckpt}")
-        self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt or None)
+        cfg = self.config[self.subcommand]
+        if cfg.get("test_after_fit") or cfg.get("predict_after_fit"):
+            best = [c for c in self.trainer.checkpoint_callbacks if getattr(c, "monitor", None)]
+            ckpt = best[0].best_model_path if best and best[0].best_model_path else self.trainer.checkpoint_callback.last_model_path
+            if cfg.get("test_after_fit"):
+                rank_zero_info(f"test_after_fit: testing {ckpt}")
+                self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt or None)
+            if cfg.get("predict_after_fit"):
+                rank_zero_info(f"predict_after_fit: full-scene maps from {ckpt}")
+                self.trainer.predict(self.model, datamodule=self.datamodule, ckpt_path=ckpt or None,
+                                     return_predictions=False)
+        finish()  # one CLI call = one W&B run (matters when main() is called repeatedly in one process)
+
+    def after_validate(self) -> None:
+        finish()
+
+    def after_test(self) -> None:
+        finish()
+
+    def after_predict(self) -> None:
+        finish()
 
 
 def main(args: list[str] | None = None) -> MMLGNetCLI:
     return MMLGNetCLI(
         MMLGNetModule, HSILidarDataModule, seed_everything_default=0, args=args,
-        save_config_kwargs={"overwrite": True},
+        save_config_callback=WandbConfigSaver, save_config_kwargs={"overwrite": True},
+        trainer_defaults={"callbacks": [TestResultsLogger()]},
     )

@@ -14,6 +14,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
 from mmlgnet.atomic import save_npz, write_json
+from mmlgnet.models import Modality
 from mmlgnet.patches import Normalization, PatchGatherer, check_patch_size, normalize_bands, pad_scene
 from mmlgnet.sampling import PatchDataset, PixelBatchSampler, PixelIndexDataset
 from mmlgnet.scenes import SPECS, Scene, load_scene
@@ -21,7 +22,7 @@ from mmlgnet.splits import Split, make_split
 from mmlgnet.synthetic import make_synthetic_scene
 
 log = logging.getLogger(__name__)
-Modality = Literal["hsi", "lidar"]
+
 Batch = dict[str, torch.Tensor]
 
 
@@ -154,8 +155,10 @@ class HSILidarDataModule(L.LightningDataModule):
                 self._padded[name] = pad_scene(normalize_bands(cubes[name], self.normalization), self.patch_size)
                 self._gatherers[name] = PatchGatherer(self._padded[name], s.width, self.patch_size)
         trainer = self._trainer_or_none()
-        if trainer is not None and trainer.is_global_zero and stage in ("fit", None):
-            self._report_split(trainer.log_dir)
+        if trainer is not None and stage in ("fit", None):
+            log_dir = trainer.log_dir  # on every rank: under DDP log_dir is a broadcast (a collective)
+            if trainer.is_global_zero:
+                self._report_split(log_dir)
 
     def _trainer_or_none(self) -> Any:
         return getattr(self, "trainer", None)
@@ -187,7 +190,8 @@ class HSILidarDataModule(L.LightningDataModule):
             padded = {k: v.numpy() for k, v in self._padded.items()}
             ds = PatchDataset(padded, self.scene.width, self.patch_size, index, target)
             return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=self.num_workers,
-                              drop_last=False, persistent_workers=self.num_workers > 0)
+                              drop_last=False, persistent_workers=self.num_workers > 0,
+                              pin_memory=torch.cuda.is_available())  # a fair baseline: async host→GPU copies
         sampler = PixelBatchSampler(len(index), batch_size, shuffle, seed=self.split_seed, num_replicas=world, rank=rank)
         return DataLoader(PixelIndexDataset(index, target), sampler=sampler, batch_size=None)
 

@@ -138,7 +138,7 @@ def _figure_for(shape: tuple[int, int], legend_rows: int = 0) -> tuple[Any, Any]
 def save_figure(fig: Any, path: str | Path) -> Path:
     """Save a matplotlib figure as PNG atomically and close it."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
+    fig.savefig(buf, format="png", bbox_inches="tight", pad_inches=0.15)
     plt.close(fig)
     return write_bytes(path, buf.getvalue())
 

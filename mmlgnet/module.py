@@ -18,11 +18,11 @@ import mmlgnet
 from mmlgnet.atomic import write_json
 from mmlgnet.losses import InfoNCELoss
 from mmlgnet.metrics import metric_key, scores_from_confusion
-from mmlgnet.models import LinearHead, MMLGNet, TextHead
+from mmlgnet.models import LinearHead, MMLGNet, Modality, TextHead
 from mmlgnet.text import DEFAULT_TEMPLATES, class_text_embeddings
 
 log = logging.getLogger(__name__)
-Modality = Literal["hsi", "lidar"]
+
 
 
 class MMLGNetModule(L.LightningModule):
@@ -148,17 +148,17 @@ class MMLGNetModule(L.LightningModule):
         self.log_dict({f"test/acc_{metric_key(n)}": scores["per_class"][i].float()
                        for i, n in enumerate(self.class_names)})
         self.test_confusion.reset()
+        out_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir)  # every rank: a collective under DDP
         if self.trainer.is_global_zero:
-            self._write_test_metrics(confusion, scores)
+            self._write_test_metrics(confusion, scores, out_dir)
 
     def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
         logits = self(batch)
         return {"index": batch["index"], "pred": logits.argmax(dim=1), "score": logits.softmax(dim=1).amax(dim=1)}
 
     # ---- results ----
-    def _write_test_metrics(self, confusion: torch.Tensor, scores: dict[str, torch.Tensor]) -> None:
+    def _write_test_metrics(self, confusion: torch.Tensor, scores: dict[str, torch.Tensor], out_dir: Path) -> None:
         dm = self.trainer.datamodule
-        out_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir)
         record = {
             "scene": self.hparams.scene_name or getattr(dm, "scene_name", ""),
             "OA": float(scores["OA"]), "AA": float(scores["AA"]), "kappa": float(scores["kappa"]),

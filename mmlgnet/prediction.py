@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,10 @@ class PredictionMapWriter(BasePredictionWriter):
         self._pred: torch.Tensor | None = None
         self._score: torch.Tensor | None = None
         self.written: dict[str, Path] = {}
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        # Our batches are index tensors (no sampler batch indices to track): Lightning's warning is noise.
+        warnings.filterwarnings("ignore", message="Couldn't infer the batch indices", category=UserWarning)
 
     def on_predict_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.enabled:

@@ -1,21 +1,34 @@
-"""SyncBatchNorm that also works on CPU (gloo), so `--trainer.sync_batchnorm true` runs under CPU DDP too."""
+"""Synchronised BatchNorm that also works on CPU (gloo), so `--trainer.sync_batchnorm true` runs under CPU DDP."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.distributed as dist
 import torch.distributed.nn.functional as dist_nn
 from lightning.pytorch.plugins.layer_sync import TorchSyncBatchNorm
 from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 
-class AnyDeviceSyncBatchNorm(nn.SyncBatchNorm):
-    """torch's SyncBatchNorm on accelerators; on CPU (where torch refuses to sync) batch statistics are
-    all-reduced here with autograd-aware collectives, so the normalisation and its gradient are those of
-    one BatchNorm over the global batch (the union of the ranks' batches)."""
+class AnyDeviceSyncBatchNorm(_BatchNorm):
+    """BatchNorm whose training statistics are all-reduced over the ranks with autograd-aware collectives,
+    so the normalisation and its gradient are those of ONE BatchNorm over the global batch (the union of
+    the ranks' batches). Used where torch's SyncBatchNorm refuses the tensors (CPU / gloo); not a subclass
+    of nn.SyncBatchNorm, which DDP rejects on CPU modules."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, process_group: Any = None) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats)
+        self.process_group = process_group
+
+    def _check_input_dim(self, input: Tensor) -> None:
+        if input.dim() < 2:
+            raise ValueError(f"expected at least 2-D input (N, C, ...), got {input.dim()}-D")
 
     def forward(self, input: Tensor) -> Tensor:
-        if input.device.type != "cpu" or not (self.training and dist.is_available() and dist.is_initialized()):
+        if not (self.training and dist.is_available() and dist.is_initialized()):
             return super().forward(input)
         group = self.process_group or dist.group.WORLD
         c = input.shape[1]
@@ -44,8 +57,22 @@ class AnyDeviceSyncBatchNormPlugin(TorchSyncBatchNorm):
     """Lightning layer-sync plugin: like `sync_batchnorm=True`, but the layers also sync on CPU (gloo)."""
 
     def apply(self, model: nn.Module) -> nn.Module:
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        for module in model.modules():
-            if type(module) is nn.SyncBatchNorm:
-                module.__class__ = AnyDeviceSyncBatchNorm
-        return model
+        first = next(model.parameters(), None)
+        if first is not None and first.device.type != "cpu":
+            return super().apply(model)  # torch's fused SyncBatchNorm on accelerators
+        return _convert(model)
+
+
+def _convert(module: nn.Module) -> nn.Module:
+    out = module
+    if isinstance(module, _BatchNorm) and not isinstance(module, AnyDeviceSyncBatchNorm):
+        out = AnyDeviceSyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
+                                     module.track_running_stats)
+        if module.affine:
+            out.weight, out.bias = module.weight, module.bias
+        out.running_mean, out.running_var = module.running_mean, module.running_var
+        out.num_batches_tracked = module.num_batches_tracked
+        out.train(module.training)
+    for name, child in module.named_children():
+        out.add_module(name, _convert(child))
+    return out

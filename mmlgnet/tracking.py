@@ -8,7 +8,6 @@ import netrc
 import os
 import sys
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
 import lightning as L
@@ -119,9 +118,10 @@ class TestResultsLogger(Callback):
     per-class accuracy table (with train/test counts), the confusion matrix image and the headline scores."""
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        log_dir = trainer.log_dir  # on every rank: under DDP log_dir is a broadcast (a collective)
         if not trainer.is_global_zero:
             return
-        path = Path(trainer.log_dir or trainer.default_root_dir) / "test_metrics.json"
+        path = Path(log_dir or trainer.default_root_dir) / "test_metrics.json"
         if not path.is_file():
             return
         rec = json.loads(path.read_text())

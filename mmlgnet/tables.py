@@ -1,0 +1,257 @@
+"""Aggregation of per-seed test_metrics.json into mean ± std tables (Markdown, CSV, LaTeX) beside reported numbers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmlgnet.atomic import write_bytes
+
+#: Variant name -> table label (order = table order).
+VARIANT_LABELS: dict[str, str] = {
+    "mmlgnet": "MMLGNet (symmetric)",
+    "v2t": "v2t loss only",
+    "t2v": "t2v loss only",
+    "hsi_only": "HSI only",
+    "lidar_only": "LiDAR only",
+    "linear": "visual-only linear head",
+}
+
+#: What the MMLGNet paper (abstract) reports, by (scene, variant). Protocol not known to us.
+PAPER: dict[tuple[str, str], str] = {
+    ("trento", "mmlgnet"): "apple trees 99.95 (per-class)",
+    ("muufl", "mmlgnet"): "OA 88.79 (third-party page, unverified)",
+}
+PAPER_CLASS: dict[tuple[str, str], float] = {("trento", "Apple trees"): 99.95}
+#: Paper's ablation gaps in AA points: symmetric − v2t, and language-guided multimodal − single modality.
+PAPER_DELTAS: dict[str, dict[str, float]] = {
+    "trento": {"sym_minus_v2t": 0.16, "multi_minus_single": 9.42},
+    "muufl": {"sym_minus_v2t": 0.22, "multi_minus_single": 28.65},
+}
+#: Other methods at a given (scene, protocol): OA / AA / kappa as published (see DATASETS.md).
+LITERATURE: dict[tuple[str, str], str] = {
+    ("trento", "standard"): "MFT 98.32 / 95.98 / 97.75; HCT 99.66 / 99.49 / 99.55",
+    ("trento", "per_class:20"): "FE2MT OA 99.20",
+    ("muufl", "fraction:0.05"): "MFT 94.34 / 81.48 / 92.51",
+    ("muufl", "per_class:40"): "CF-IPT OA 89.25",
+    ("muufl", "per_class:60"): "FE2MT OA 89.67",
+}
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n − 1); std is NaN for a single value."""
+    n = len(values)
+    if n == 0:
+        return math.nan, math.nan
+    m = sum(values) / n
+    if n == 1:
+        return m, math.nan
+    return m, math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1))
+
+
+def fmt(m: float, s: float, digits: int = 2) -> str:
+    if math.isnan(m):
+        return "–"
+    return f"{m:.{digits}f}" if math.isnan(s) else f"{m:.{digits}f} ± {s:.{digits}f}"
+
+
+@dataclass
+class Group:
+    """All finished seeds of one (setting, variant)."""
+
+    setting: str
+    variant: str
+    records: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)  # run.json of each seed
+
+    @property
+    def scene(self) -> str:
+        return self.records[0].get("scene", "")
+
+    @property
+    def protocol(self) -> str:
+        return (self.records[0].get("split") or {}).get("name", "")
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.records[0]["per_class_accuracy"])
+
+    def stat(self, key: str) -> tuple[float, float]:
+        return mean_std([float(r[key]) for r in self.records])
+
+    def class_stat(self, name: str) -> tuple[float, float]:
+        vals = [r["per_class_accuracy"].get(name) for r in self.records]
+        return mean_std([float(v) for v in vals if v is not None and not math.isnan(float(v))])
+
+    def counts(self, subset: str) -> list[int] | None:
+        c = (self.records[0].get("split") or {}).get("counts") or {}
+        return c.get(subset)
+
+    def totals(self) -> tuple[int | None, int | None]:
+        tr, te = self.counts("train"), self.counts("test")
+        return (sum(tr) if tr else None), (sum(te) if te else None)
+
+    def wall(self) -> tuple[float, float]:
+        return mean_std([float(r["wall_s"]) for r in self.runs if "wall_s" in r])
+
+    def epochs(self) -> str:
+        eps = sorted({r.get("max_epochs") for r in self.runs if r.get("max_epochs") is not None})
+        return ",".join(map(str, eps)) or "?"
+
+
+def collect(results: Path) -> list[Group]:
+    """Finished runs under results/<setting>/<variant>/seed<k>/ (test_metrics.json + run.json status done)."""
+    groups: dict[tuple[str, str], Group] = {}
+    for path in sorted(results.glob("*/*/seed*/test_metrics.json")):
+        run_dir = path.parent
+        run = _read(run_dir / "run.json") or {}
+        if run.get("status") != "done":
+            continue
+        setting, variant = run_dir.parent.parent.name, run_dir.parent.name
+        g = groups.setdefault((setting, variant), Group(setting, variant))
+        g.records.append(json.loads(path.read_text()))
+        g.runs.append(run)
+    order = {v: i for i, v in enumerate(VARIANT_LABELS)}
+    return sorted(groups.values(), key=lambda g: (g.setting, order.get(g.variant, 99), g.variant))
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _scene_key(g: Group) -> str:
+    return g.scene
+
+
+def main_rows(groups: list[Group]) -> list[dict[str, str]]:
+    rows = []
+    for g in groups:
+        tr, te = g.totals()
+        rows.append({
+            "setting": g.setting, "split": g.protocol, "variant": VARIANT_LABELS.get(g.variant, g.variant),
+            "seeds": str(len(g.records)), "epochs": g.epochs(),
+            "OA": fmt(*g.stat("OA")), "AA": fmt(*g.stat("AA")), "kappa": fmt(*g.stat("kappa")),
+            "paper (MMLGNet)": PAPER.get((_scene_key(g), g.variant), "–"),
+            "literature, same split (OA / AA / κ)": LITERATURE.get((_scene_key(g), g.protocol), "–")
+            if g.variant == "mmlgnet" else "",
+            "train / test px": f"{tr} / {te}", "wall s / run": fmt(*g.wall(), digits=1),
+        })
+    return rows
+
+
+def delta_rows(groups: list[Group]) -> list[dict[str, str]]:
+    """Our AA gaps (mean over seeds of each variant) beside the paper's, per setting."""
+    by = {(g.setting, g.variant): g for g in groups}
+    rows = []
+    for setting in sorted({g.setting for g in groups}):
+        sym = by.get((setting, "mmlgnet"))
+        if sym is None:
+            continue
+        paper = PAPER_DELTAS.get(sym.scene, {})
+        aa = sym.stat("AA")[0]
+        for other, what, key in (("v2t", "symmetric − v2t", "sym_minus_v2t"),
+                                 ("hsi_only", "multimodal − HSI only", "multi_minus_single"),
+                                 ("lidar_only", "multimodal − LiDAR only", "multi_minus_single")):
+            if (setting, other) in by:
+                ours = aa - by[(setting, other)].stat("AA")[0]
+                rows.append({"setting": setting, "AA gap": what, "ours": f"{ours:+.2f}",
+                             "paper": f"{paper[key]:+.2f}" if key in paper else "–"})
+    return rows
+
+
+def class_rows(groups: list[Group], setting: str) -> tuple[list[str], list[list[str]]]:
+    gs = [g for g in groups if g.setting == setting]
+    names = gs[0].class_names
+    tr, te = gs[0].counts("train") or [None] * len(names), gs[0].counts("test") or [None] * len(names)
+    header = ["class", "train", "test", *(VARIANT_LABELS.get(g.variant, g.variant) for g in gs), "paper"]
+    rows = []
+    for i, n in enumerate(names):
+        paper = PAPER_CLASS.get((gs[0].scene, n))
+        rows.append([n, str(tr[i]), str(te[i]), *(fmt(*g.class_stat(n)) for g in gs),
+                     f"{paper:.2f}" if paper is not None else "–"])
+    return header, rows
+
+
+def _md(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def _tex_escape(s: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
+                 ("±", r"$\pm$"), ("κ", r"$\kappa$"), ("−", "--"), ("–", "--")):
+        s = s.replace(a, b)
+    return s
+
+
+def _tex(header: Sequence[str], rows: Sequence[Sequence[str]], caption: str) -> str:
+    lines = [r"\begin{table}[ht]", r"\centering\small", rf"\caption{{{_tex_escape(caption)}}}",
+             r"\begin{tabular}{" + "l" * len(header) + "}", r"\toprule",
+             " & ".join(_tex_escape(h) for h in header) + r" \\", r"\midrule"]
+    lines += [" & ".join(_tex_escape(c) for c in r) + r" \\" for r in rows]
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    return "\n".join(lines)
+
+
+def csv_rows(groups: list[Group]) -> list[dict[str, Any]]:
+    """Long format: one row per (setting, variant, metric)."""
+    out = []
+    for g in groups:
+        tr, te = g.totals()
+        base = {"setting": g.setting, "scene": g.scene, "split": g.protocol, "variant": g.variant,
+                "n_seeds": len(g.records), "epochs": g.epochs(), "train_pixels": tr, "test_pixels": te,
+                "wall_s_mean": round(g.wall()[0], 1)}
+        metrics = [(k, g.stat(k), PAPER.get((g.scene, g.variant), "") if k == "OA" else "") for k in ("OA", "AA", "kappa")]
+        metrics += [(f"acc:{n}", g.class_stat(n), PAPER_CLASS.get((g.scene, n), "") if g.variant == "mmlgnet" else "")
+                    for n in g.class_names]
+        for key, (m, s), paper in metrics:
+            out.append({**base, "metric": key, "mean": round(m, 4), "std": "" if math.isnan(s) else round(s, 4),
+                        "paper": paper})
+    return out
+
+
+def write_tables(results: Path, header_lines: Sequence[str] = (), skipped: Sequence[str] = ()) -> dict[str, Path]:
+    """Write results/tables.{md,csv,tex} from every finished run under `results`; returns the paths."""
+    groups = collect(results)
+    md = ["# Results", "", *header_lines, ""]
+    tex = ["% generated by python -m mmlgnet.reproduce; needs \\usepackage{booktabs}", ""]
+    main = main_rows(groups)
+    if main:
+        md += ["## OA / AA / κ (%), mean ± std over seeds", "", _md(list(main[0]), [list(r.values()) for r in main]), ""]
+        tex.append(_tex(list(main[0]), [list(r.values()) for r in main], "OA / AA / kappa (%), mean ± std over seeds"))
+    else:
+        md += ["No finished run yet.", ""]
+    deltas = delta_rows(groups)
+    if deltas:
+        md += ["## Ablation gaps in AA (points): ours vs the paper", "", _md(list(deltas[0]), [list(r.values()) for r in deltas]), ""]
+        tex.append(_tex(list(deltas[0]), [list(r.values()) for r in deltas], "Ablation gaps in AA (points)"))
+    for setting in sorted({g.setting for g in groups}):
+        header, rows = class_rows(groups, setting)
+        g0 = next(g for g in groups if g.setting == setting)
+        title = f"Per-class accuracy (%), {setting} (split {g0.protocol}; train/test = pixels per class)"
+        md += [f"## {title}", "", _md(header, rows), ""]
+        tex.append(_tex(header, rows, title))
+    if skipped:
+        md += ["## Not run", "", *(f"- {s}" for s in skipped), ""]
+        tex += [f"% not run: {s}" for s in skipped]
+    buf = io.StringIO()
+    rows = csv_rows(groups)
+    fields = list(rows[0]) if rows else ["setting", "scene", "split", "variant", "metric", "mean", "std", "n_seeds"]
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return {
+        "md": write_bytes(results / "tables.md", "\n".join(md).encode()),
+        "csv": write_bytes(results / "tables.csv", buf.getvalue().encode()),
+        "tex": write_bytes(results / "tables.tex", "\n".join(tex).encode()),
+    }
