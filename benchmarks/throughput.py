@@ -61,7 +61,7 @@ class Bench:
         gpu = self.device.type == "cuda"
         self.batch = a.batch_size or (1024 if gpu else 64)
         self.eval_batch = a.eval_batch_size or (8192 if gpu else 1024)
-        self.steps = a.steps or ((30 if a.quick else 100) if gpu else (3 if a.quick else 8))
+        self.steps = a.steps or ((20 if a.quick else 50) if gpu else (3 if a.quick else 8))
         self.rounds = 1 if a.quick else a.rounds
         self.bf16 = a.precision == "bf16-mixed"
 
@@ -205,7 +205,7 @@ def machine(device: torch.device) -> str:
 
 
 def report(b: Bench, r: dict) -> str:
-    tr, inf = r["train"]["px_per_s"], r["inference"]
+    tr, inf = r["train"]["px_per_s"], r.get("inference", {})
     floor, dev = tr["floor"], tr["device"]
     lines = [
         f"### {b.device.type}, precision {b.a.precision}{' (quick)' if b.a.quick else ''}", "",
@@ -229,7 +229,7 @@ def report(b: Bench, r: dict) -> str:
     lines += ["", "| scaling (device path) | pixels | scene on device MB | setup s | gather px/s | full-scene gather s "
               "| inference px/s | full-scene inference s | µs/px inference | peak MB |",
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for name, s in r["scaling"].items():
+    for name, s in r.get("scaling", {}).items():
         ex = lambda flag: " (extrap.)" if flag else ""  # noqa: E731
         i = s["infer"]
         lines.append(f"| {name} {s['scene']} | {s['pixels']:,} | {s['scene_mb']:,.0f} | {s['setup_s']:.2f} | "
@@ -266,6 +266,8 @@ def main() -> None:
     t0 = time.perf_counter()
     r["train"] = b.training(scene)
     print(f"training: {json.dumps(r['train']['px_per_s'])}  ({time.perf_counter() - t0:.0f} s)", flush=True)
+    key = f"{b.device.type}:{a.precision}"
+    write_section(Path(a.out), key, report(b, r))  # partial results survive a later timeout
     r["inference"] = {}
     for name, pipeline, workers in (("device-resident path", "device", 0), ("per-sample, 0 workers", "per_sample", 0),
                                     ("per-sample, 2 workers", "per_sample", 2)):
@@ -273,6 +275,7 @@ def main() -> None:
         model, _ = b.model(dm)
         r["inference"][name] = b.inference(dm, model, infer_limit)
         print(f"inference {name}: {r['inference'][name]['px_per_s']:,.0f} px/s", flush=True)
+    write_section(Path(a.out), key, report(b, r))
     names = a.scenes.split(",") if a.scenes else (["trento", "houston2013"] if a.quick else list(SCENES))
     r["scaling"] = {}
     for name in names:
@@ -280,9 +283,10 @@ def main() -> None:
         lim_i = None if gpu else (512 if a.quick else 1024)
         r["scaling"][name] = b.scaling(name, lim_g, lim_i)
         print(f"scaling {name}: {json.dumps({k: v for k, v in r['scaling'][name].items() if k != 'infer'})}", flush=True)
+        write_section(Path(a.out), key, report(b, r))
     text = report(b, r)
     print("\n" + text)
-    write_section(Path(a.out), f"{b.device.type}:{a.precision}", text)
+    write_section(Path(a.out), key, text)
     if a.json:
         Path(a.json).write_text(json.dumps(r, indent=1, default=str))
 
