@@ -9,7 +9,7 @@ set -uo pipefail
 OUT=${OUT:-/tmp/gpu_check}; mkdir -p "$OUT"
 PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}; ACC=${ACC:-gpu}; QUICK=${QUICK:-}; DEMO_EXTRA=${DEMO_EXTRA:-}
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 WANDB_MODE=disabled MMLGNET_CACHE=${MMLGNET_CACHE:-/tmp/mmlgnet-cache}
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 WANDB_MODE=disabled MMLGNET_CACHE=${MMLGNET_CACHE:-/tmp/mmlgnet-cache}
 LOG=$OUT/all.log; SUM=$OUT/summary.md
 if ! $PY -c "import open_clip, jsonargparse, pooch, ftfy, docstring_parser, typeshed_client" 2>/dev/null; then
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -33,7 +33,7 @@ stage bench_fp32 200 $PY benchmarks/throughput.py --device "$DEVICE" --precision
   --out "$OUT/RESULTS.md" --json "$OUT/bench_fp32.json"
 stage bench_bf16 80 $PY benchmarks/throughput.py --device "$DEVICE" --precision bf16-mixed $QUICK --scenes trento \
   --out "$OUT/RESULTS.md" --json "$OUT/bench_bf16.json"
-for prec in 32-true bf16-mixed; do
+for prec in ${DEMO_PRECISIONS-32-true bf16-mixed}; do
   rm -rf /tmp/runs_$prec
   stage "demo_$prec" 75 $PY -m mmlgnet fit --config configs/demo.yaml $DEMO_EXTRA \
     --data.synthetic_height 166 --data.synthetic_width 600 --data.split fraction:0.3 \
