@@ -75,15 +75,16 @@ class PredictionMapWriter(BasePredictionWriter):
             pred = trainer.strategy.reduce(pred.to(dev), reduce_op="max").cpu()
             score = trainer.strategy.reduce(score.to(dev), reduce_op="max").cpu()
         self._pred = self._score = None
+        out = self.resolve_output_dir(trainer)  # every rank: trainer.log_dir is a broadcast under DDP
         if trainer.is_global_zero:
-            self.written = self.write_maps(trainer, pred.numpy(), score.numpy())
+            self.written = self.write_maps(trainer, pred.numpy(), score.numpy(), out)
 
     def resolve_output_dir(self, trainer: L.Trainer) -> Path:
         if self.output_dir:
             return Path(self.output_dir)
         return Path(trainer.log_dir or trainer.default_root_dir) / "maps"
 
-    def write_maps(self, trainer: L.Trainer, pred0: np.ndarray, score: np.ndarray) -> dict[str, Path]:
+    def write_maps(self, trainer: L.Trainer, pred0: np.ndarray, score: np.ndarray, out: Path) -> dict[str, Path]:
         dm = trainer.datamodule
         scene, split = dm.scene, dm.split
         h, w, k = scene.height, scene.width, scene.num_classes
@@ -92,7 +93,6 @@ class PredictionMapWriter(BasePredictionWriter):
             rank_zero_warn(f"PredictionMapWriter: {missing} of {h * w} pixels were not predicted (limit_predict_batches?); "
                            "they are 0 in prediction.npy and black in prediction.png.")
         pred = (pred0 + 1).reshape(h, w).astype(np.int16)  # 1..K, 0 = not predicted
-        out = self.resolve_output_dir(trainer)
         names, palette, tag = list(scene.class_names), scene.palette, f"{scene.name} ({dm.split_protocol})"
         test = split.test[pred.reshape(-1)[split.test] > 0]
         confusion = maps.confusion_from_maps(pred, scene.labels, test, k)

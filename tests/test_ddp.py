@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch.distributed as dist
 
@@ -22,7 +23,7 @@ def _fit(save_dir: Path, batch_size: int, devices: int) -> tuple[dict, list[floa
     args = [sys.executable, "-m", "mmlgnet", "fit", "--config", "configs/demo.yaml",
             "--config", "configs/overlays/debug.yaml", "--model.dropout", "0", "--trainer.max_epochs", "2",
             "--trainer.limit_train_batches", "6", "--trainer.limit_test_batches", "1.0",
-            "--trainer.sync_batchnorm", "true", "--test_after_fit", "true",
+            "--trainer.sync_batchnorm", "true", "--test_after_fit", "true", "--predict_after_fit", "true",
             "--trainer.logger.init_args.save_dir", str(save_dir), "--data.batch_size", str(batch_size)]
     if devices > 1:  # Lightning re-executes sys.argv for the other ranks: never run DDP in-process
         args += ["--trainer.devices", str(devices), "--trainer.strategy", "ddp"]
@@ -50,3 +51,8 @@ def test_two_process_ddp_matches_one_process(tmp_path):
     for a, b in zip(loss_one, loss_two, strict=True):  # global-batch loss on both, step by step
         assert abs(a - b) <= LOSS_TOL * max(1.0, abs(a)), (loss_one, loss_two)
     assert len(list((tmp_path / "two").rglob("split.json"))) == 1  # one rank writes files
+    # full-scene maps: each rank predicts its shard, rank 0 writes the merged map, no pixel left out
+    (map_one,), (map_two,) = (list((tmp_path / d).rglob("prediction.npy")) for d in ("one", "two"))
+    pred_one, pred_two = np.load(map_one), np.load(map_two)
+    assert pred_two.shape == pred_one.shape and pred_two.min() >= 1
+    assert (pred_one != pred_two).mean() <= 0.005
