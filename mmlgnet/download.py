@@ -11,7 +11,7 @@ import pooch
 import requests
 
 if TYPE_CHECKING:
-    from mmlgnet.scenes import FileSpec
+    from mmlgnet.catalog import FileSpec
 
 
 class DataError(ValueError):
