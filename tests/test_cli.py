@@ -94,3 +94,17 @@ def test_print_config_and_help_in_subprocess():
 def test_bad_option_is_rejected():
     with pytest.raises(SystemExit):
         main(["fit", "--config", str(REPO / "configs" / "demo.yaml"), "--model.loss", "bogus"])
+
+
+def test_fit_resumes_from_last_checkpoint(tmp_path):
+    import csv
+
+    base = ["fit", "--config", str(REPO / "configs" / "demo.yaml"), "--config", DEBUG,
+            "--trainer.logger.init_args.save_dir", str(tmp_path / "runs")]
+    _run(base)
+    (ckpt,) = (tmp_path / "runs").rglob("last.ckpt")
+    cli = main([*base, "--trainer.max_epochs", "2", "--ckpt_path", str(ckpt)])
+    assert cli.trainer.current_epoch == 2
+    with open(Path(cli.trainer.log_dir) / "metrics.csv") as f:
+        epochs = {r["epoch"] for r in csv.DictReader(f) if r.get("train/loss_step")}
+    assert epochs == {"1"}  # the resumed run trained epoch 1 only: it continued, it did not start over
