@@ -19,7 +19,14 @@ class DataError(ValueError):
 
 
 class MissingDataError(DataError, FileNotFoundError):
-    """One or more dataset files are not on disk (the message lists each one, where to put it, its URL)."""
+    """One or more dataset files are not on disk (the message lists each one, where to put it, its URL).
+
+    `missing` holds the file names, for callers that report them in their own words.
+    """
+
+    def __init__(self, message: str, missing: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.missing = tuple(missing)
 
 
 class ChecksumError(DataError):

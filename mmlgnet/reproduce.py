@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -73,8 +74,12 @@ def plan_settings(scenes: list[str], muufl_protocols: list[str], quick: bool, co
     return out
 
 
+@functools.cache
 def availability(scene: str, root: Path) -> tuple[bool, bool, str]:
-    """(runnable at all, HSI cube present, reason when not) for a scene under `root/<scene>`."""
+    """(runnable at all, HSI cube present, reason when not) for a scene under `root/<scene>`.
+
+    Cached: MUUFL's four protocols share one check, so the scene is read and verified once, not per row.
+    """
     if scene == "synthetic":
         return True, True, ""
     from mmlgnet.download import DataError
@@ -93,10 +98,9 @@ def availability(scene: str, root: Path) -> tuple[bool, bool, str]:
 
 
 def _short(error: Exception, directory: Path) -> str:
-    """One line from a data error: the missing file names (the error lists them as `  - path  <- source`)."""
-    lines = str(error).splitlines()
-    missing = [Path(ln.strip()[2:].split("  <-")[0].strip()).name for ln in lines if ln.strip().startswith("- ")]
-    return f"missing {', '.join(missing)} in {directory}" if missing else lines[0]
+    """One line from a data error: the missing file names, or the error's first line."""
+    missing = getattr(error, "missing", ())
+    return f"missing {', '.join(missing)} in {directory}" if missing else str(error).splitlines()[0]
 
 
 def run_args(setting: Setting, variant: Variant, seed: int, run_dir: Path, args: argparse.Namespace,

@@ -86,7 +86,8 @@ def _choose_layout(spec: SceneSpec, directory: Path, require_hsi: bool, download
         f"Scene {spec.name!r} (layout {best!r}): {len(missing)} file(s) missing in {directory}:\n"
         f"{describe_missing(directory, missing)}\n"
         f"Put them in {directory}, or pass --data.download true to fetch them."
-        + (f"\nAlternatively provide a complete other layout ({others})." if others else "")
+        + (f"\nAlternatively provide a complete other layout ({others})." if others else ""),
+        missing=[f.name for f in missing],
     )
 
 
