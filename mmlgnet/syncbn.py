@@ -57,9 +57,11 @@ class AnyDeviceSyncBatchNormPlugin(TorchSyncBatchNorm):
     """Lightning layer-sync plugin: like `sync_batchnorm=True`, but the layers also sync on CPU (gloo)."""
 
     def apply(self, model: nn.Module) -> nn.Module:
-        first = next(model.parameters(), None)
-        if first is not None and first.device.type != "cpu":
-            return super().apply(model)  # torch's fused SyncBatchNorm on accelerators
+        # Lightning applies layer sync BEFORE moving the model to its device, so the parameters' device says
+        # nothing here; the process group's backend does: NCCL means CUDA tensors, where torch's fused
+        # SyncBatchNorm works; anything else (gloo on CPU) gets the autograd-collective version.
+        if dist.is_available() and dist.is_initialized() and dist.get_backend() == "nccl":
+            return super().apply(model)
         return _convert(model)
 
 
