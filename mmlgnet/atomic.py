@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from lightning.pytorch.plugins.io import TorchCheckpointIO
+import torch
 
 
 def _replace_from_temp(path: Path, write: Any) -> Path:
@@ -43,6 +43,16 @@ def save_npz(path: str | Path, **arrays: np.ndarray) -> Path:
     return _replace_from_temp(Path(path), lambda f: np.savez_compressed(f, **arrays))
 
 
+def save_npy(path: str | Path, array: np.ndarray) -> Path:
+    """np.save, atomically."""
+    return _replace_from_temp(Path(path), lambda f: np.save(f, array))
+
+
+def save_torch(path: str | Path, obj: Any) -> Path:
+    """torch.save, atomically."""
+    return _replace_from_temp(Path(path), lambda f: torch.save(obj, f))
+
+
 def _json_default(o: Any) -> Any:
     if isinstance(o, np.ndarray):
         return o.tolist()
@@ -51,13 +61,3 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning checkpoint IO that writes `<name>.tmp` then renames it, so a crash mid-save keeps the old file."""
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        super().save_checkpoint(checkpoint, tmp, storage_options)
-        os.replace(tmp, path)

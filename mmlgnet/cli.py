@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.plugins.layer_sync import LayerSync
 from lightning.pytorch.utilities import rank_zero_info
 
-from mmlgnet.atomic import AtomicCheckpointIO
 from mmlgnet.datamodule import HSILidarDataModule
 from mmlgnet.module import MMLGNetModule
 from mmlgnet.prediction import PredictionMapWriter
 from mmlgnet.syncbn import AnyDeviceSyncBatchNormPlugin
 from mmlgnet.tracking import TestResultsLogger, WandbConfigSaver, finish
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoint IO that writes `<name>.tmp` then renames it, so a crash mid-save keeps the old file."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        super().save_checkpoint(checkpoint, tmp, storage_options)
+        os.replace(tmp, path)
 
 
 class MMLGNetCLI(LightningCLI):

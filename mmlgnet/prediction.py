@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import warnings
 from pathlib import Path
@@ -15,7 +14,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from mmlgnet import maps
-from mmlgnet.atomic import write_bytes, write_json
+from mmlgnet.atomic import save_npy, write_json
 from mmlgnet.metrics import scores_from_confusion
 
 log = logging.getLogger(__name__)
@@ -98,8 +97,8 @@ class PredictionMapWriter(BasePredictionWriter):
         confusion = maps.confusion_from_maps(pred, scene.labels, test, k)
         scores = scores_from_confusion(torch.as_tensor(confusion))
         files = {
-            "prediction.npy": _save_npy(out / "prediction.npy", pred),
-            "confidence.npy": _save_npy(out / "confidence.npy", score.reshape(h, w).astype(np.float32)),
+            "prediction.npy": save_npy(out / "prediction.npy", pred),
+            "confidence.npy": save_npy(out / "confidence.npy", score.reshape(h, w).astype(np.float32)),
             "prediction.png": maps.save_class_map(out / "prediction.png", pred, names, palette,
                                                   f"Prediction, every pixel: {tag}"),
             "ground_truth.png": maps.save_class_map(out / "ground_truth.png", scene.labels, names, palette,
@@ -123,8 +122,3 @@ class PredictionMapWriter(BasePredictionWriter):
         log_images(trainer, {f"maps/{n.removesuffix('.png')}": p for n, p in files.items() if n.endswith(".png")})
         return files
 
-
-def _save_npy(path: Path, array: np.ndarray) -> Path:
-    buf = io.BytesIO()
-    np.save(buf, array)
-    return write_bytes(path, buf.getvalue())

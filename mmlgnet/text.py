@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import socket
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from open_clip.pretrained import download_pretrained, get_pretrained_cfg, list_pretrained_tags_by_model
 from torch import Tensor
+
+from mmlgnet.atomic import save_torch
 
 log = logging.getLogger(__name__)
 
@@ -200,18 +201,6 @@ def _encode(model: torch.nn.Module, model_name: str, prompts: list[list[str]], d
     return F.normalize(mean, dim=-1).cpu()
 
 
-def _save_atomic(obj: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def class_text_embeddings(
     class_names: Sequence[str],
     templates: Sequence[str] = DEFAULT_TEMPLATES,
@@ -257,7 +246,5 @@ def class_text_embeddings(
     finally:
         del model
         gc.collect()
-    _save_atomic(
-        {"embeddings": emb, "prompts": prompts, "model_name": model_name, "pretrained": str(pretrained)}, path
-    )
+    save_torch(path, {"embeddings": emb, "prompts": prompts, "model_name": model_name, "pretrained": str(pretrained)})
     return emb

@@ -1,0 +1,13 @@
+"""DESIGN §5: the core (models, losses, text, scenes and what they import) is plain PyTorch/NumPy, no Lightning."""
+
+import subprocess
+import sys
+
+
+def test_core_modules_do_not_import_lightning():
+    code = ("import sys, mmlgnet.models, mmlgnet.losses, mmlgnet.text, mmlgnet.scenes, mmlgnet.synthetic; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={"HF_HUB_OFFLINE": "1", "PATH": ""})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout
