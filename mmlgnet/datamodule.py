@@ -75,8 +75,7 @@ class HSILidarDataModule(L.LightningDataModule):
         synthetic_seed: int = 0,
     ) -> None:
         super().__init__()
-        if patch_size < 1 or patch_size % 2 == 0:
-            check_patch_size(patch_size, 10**9, 10**9)
+        check_patch_size(patch_size)  # odd and positive; the scene-size check waits for setup()
         if pipeline not in ("device", "per_sample"):
             raise ValueError(f"pipeline={pipeline!r}: use 'device' or 'per_sample'.")
         self.scene_name, self.root = scene, Path(root) if root else Path("data") / scene

@@ -30,15 +30,16 @@ def normalize_bands(cube: np.ndarray, mode: Normalization = "standard") -> np.nd
     return ((x - centre) / spread).astype(np.float32)
 
 
-def check_patch_size(patch_size: int, height: int, width: int) -> int:
-    """Validate P: odd, ≥ 1, and its half-width smaller than the scene (reflect padding needs that)."""
+def check_patch_size(patch_size: int, height: int | None = None, width: int | None = None) -> int:
+    """Validate P: odd and ≥ 1; with a scene size, also half-width < min(H, W) (reflect padding needs that)."""
     if patch_size < 1 or patch_size % 2 == 0:
+        hint = patch_size + 1 if patch_size > 0 else 11
         raise ValueError(
             f"patch_size={patch_size} must be a positive odd number so the patch is centred on its pixel "
-            f"(e.g. --data.patch_size {max(1, patch_size + 1 if patch_size > 0 else 1) | 1})."
+            f"(e.g. --data.patch_size {hint})."
         )
-    if patch_size // 2 >= min(height, width):
-        raise ValueError(f"patch_size={patch_size} is too large for a {height}×{width} scene.")
+    if height is not None and width is not None and patch_size // 2 >= min(height, width):
+        raise ValueError(f"patch_size={patch_size} is too large for a {height}×{width} scene: use a smaller odd P.")
     return patch_size
 
 
