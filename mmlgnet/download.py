@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING
 import pooch
 import requests
 
+from mmlgnet.errors import UserError
+
 if TYPE_CHECKING:
     from mmlgnet.catalog import FileSpec
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """A dataset file is missing, corrupt or not what the scene spec says; the message says how to fix it."""
 
 

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mmlgnet.errors import UserError
+
 SPLIT_HELP = "use 'standard' (published TR/TS maps), 'per_class:N' (e.g. per_class:20) or 'fraction:p' (e.g. fraction:0.05)"
 
 
-class SplitError(ValueError):
+class SplitError(UserError):
     """A split protocol that is malformed or impossible for the scene."""
 
 

@@ -20,6 +20,7 @@ from open_clip.pretrained import download_pretrained, get_pretrained_cfg, list_p
 from torch import Tensor
 
 from mmlgnet.atomic import save_torch
+from mmlgnet.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ _SCHEMAS = ("hf-hub:", "local-dir:")
 _EXAMPLE_MODELS = ("ViT-B-32", "ViT-B-32-quickgelu", "ViT-B-16", "ViT-L-14", "RN50", "mmlgnet-tiny")
 
 
-class ClipWeightsError(RuntimeError):
+class ClipWeightsError(UserError):
     """The CLIP weights asked for cannot be obtained (offline, not cached, missing file, unknown tag)."""
 
 
