@@ -32,8 +32,10 @@ reproduce-tables: $(STAMP)
 benchmark: $(STAMP)
 	$(PY) benchmarks/throughput.py
 
+# ruff (style, imports, bugbear) and mypy (types; configuration and the few third-party gaps in pyproject.toml).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check mmlgnet tests benchmarks
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf runs results .pytest_cache
