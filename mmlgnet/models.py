@@ -276,6 +276,7 @@ class TextHead(nn.Module):
         if not 0 < logit_scale_init <= logit_scale_max:
             raise ValueError(f"need 0 < logit_scale_init <= logit_scale_max, got {logit_scale_init}, {logit_scale_max}")
         t = F.normalize(class_embeddings.detach().float(), dim=-1)  # (K, D)
+        self.class_embeddings: Tensor
         self.register_buffer("class_embeddings", t, persistent=True)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(logit_scale_init)))
         self.log_scale_max = math.log(logit_scale_max)

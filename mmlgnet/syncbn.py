@@ -41,10 +41,12 @@ class AnyDeviceSyncBatchNorm(_BatchNorm):
         mean = total[:c] / n  # (C,)
         centred = x - mean.view(shape)
         var = dist_nn.all_reduce((centred * centred).sum(dims), group=group) / n  # (C,), biased (two-pass)
-        if self.track_running_stats and self.running_mean is not None and self.running_var is not None:
+        tracked = self.num_batches_tracked
+        if self.track_running_stats and self.running_mean is not None and self.running_var is not None \
+                and tracked is not None:
             with torch.no_grad():
-                self.num_batches_tracked += 1
-                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                tracked.add_(1)
+                m = self.momentum if self.momentum is not None else 1.0 / float(tracked)
                 self.running_mean.lerp_(mean.detach(), m)
                 self.running_var.lerp_(var.detach() * n / (n - 1).clamp(min=1), m)  # unbiased, as torch does
         y = centred * torch.rsqrt(var.view(shape) + self.eps)
