@@ -14,6 +14,10 @@ def scores_from_confusion(confusion: torch.Tensor) -> dict[str, torch.Tensor]:
     AA = mean per-class accuracy over classes that have test pixels; kappa = (p_o − p_e) / (1 − p_e).
     Deriving every score from the one matrix keeps them consistent, and only the matrix is synced
     across DDP ranks (torchmetrics' MulticlassConfusionMatrix does that).
+
+    Undefined values are NaN, never a made-up number: the accuracy of a class with no test pixel
+    (0/0; AA leaves such a class out rather than counting it as 0 %), and AA when no class has one.
+    Written through `mmlgnet.atomic.write_json` they become JSON null (strict JSON, no bare NaN).
     """
     cm = confusion.double()
     total = cm.sum()

@@ -40,7 +40,7 @@ WRITERS = {
 }
 
 
-@pytest.mark.parametrize("mask", [0o022, 0o002, 0o077])
+@pytest.mark.parametrize("mask", [0o022, 0o002, 0o077], ids=["022", "002", "077"])
 def test_written_files_get_the_mode_plain_open_gives(mask: int, umask: None, tmp_path: Path) -> None:
     os.umask(mask)
     plain = tmp_path / "plain"

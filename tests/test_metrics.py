@@ -1,5 +1,6 @@
 """OA / AA / kappa from the confusion matrix agree with torchmetrics' own implementations."""
 
+import pytest
 import torch
 from torchmetrics.functional.classification import (
     multiclass_accuracy,
@@ -33,3 +34,30 @@ def test_hand_example():
 def test_metric_key():
     assert metric_key("Apple trees") == "apple_trees"
     assert metric_key("Parking Lot 1") == "parking_lot_1"
+
+
+def test_class_without_test_pixels_is_nan_and_left_out_of_aa():
+    cm = torch.tensor([[8, 2, 0], [0, 0, 0], [1, 0, 9]])  # class 2 (index 1) has no test pixel
+    s = scores_from_confusion(cm)
+    assert torch.isnan(s["per_class"][1])
+    assert torch.allclose(s["per_class"][[0, 2]], torch.tensor([80.0, 90.0], dtype=torch.float64))
+    assert abs(float(s["AA"]) - 85.0) < 1e-9  # mean over the 2 classes with test pixels, not (80 + 0 + 90) / 3
+    assert abs(float(s["OA"]) - 85.0) < 1e-9
+    assert torch.isnan(scores_from_confusion(torch.zeros(3, 3, dtype=torch.long))["AA"])
+
+
+def test_undefined_scores_are_written_as_null(tmp_path):
+    """What module.py and prediction.py write (floats of the scores, via write_json) is strict JSON."""
+    import json
+
+    from mmlgnet.atomic import write_json
+
+    s = scores_from_confusion(torch.tensor([[8, 2, 0], [0, 0, 0], [1, 0, 9]]))
+    names = ["Apple trees", "Buildings", "Ground"]
+    record = {"OA": float(s["OA"]), "AA": float(s["AA"]), "kappa": float(s["kappa"]),
+              "per_class_accuracy": {n: float(s["per_class"][i]) for i, n in enumerate(names)},
+              "empty_AA": float(scores_from_confusion(torch.zeros(2, 2))["AA"])}
+    text = write_json(tmp_path / "test_metrics.json", record).read_text()
+    parsed = json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+    assert parsed["per_class_accuracy"] == {"Apple trees": 80.0, "Buildings": None, "Ground": 90.0}
+    assert parsed["AA"] == pytest.approx(85.0) and parsed["empty_AA"] is None
