@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +10,7 @@ import numpy as np
 from mmlgnet.catalog import SCENE_NAMES, SPECS, FileSpec, SceneSpec
 from mmlgnet.download import DataError, MissingDataError, describe_missing, ensure_files
 from mmlgnet.matfiles import read_gatorsense, read_mat
+from mmlgnet.rasters import as_cube, as_label_map
 
 __all__ = ["SCENE_NAMES", "SPECS", "FileSpec", "Scene", "SceneSpec", "check_scene", "load_scene"]
 
@@ -27,6 +28,7 @@ class Scene:
     test_map: np.ndarray | None = None  # (H, W) int64, published test labels
     wavelengths_nm: np.ndarray | None = None  # (C_hsi,)
     palette: tuple[tuple[int, int, int], ...] = ()  # K RGB colours for maps
+    sources: dict[str, Path] = field(default_factory=dict)  # role ("hsi", "lidar", "train", ...) -> its file
 
     @property
     def num_classes(self) -> int:
@@ -49,6 +51,9 @@ class Scene:
         return int(self.lidar.shape[2])
 
 
+    def source(self, role: str) -> str:
+        """The file an array came from, for messages (the scene's name for generated scenes)."""
+        return str(self.sources[role]) if role in self.sources else f"the {self.name} scene's {role} data"
 
 
 def _scene_dir(root: str | Path, name: str) -> Path:
@@ -91,11 +96,6 @@ def _choose_layout(spec: SceneSpec, directory: Path, require_hsi: bool, download
     )
 
 
-def _lidar_3d(lidar: np.ndarray) -> np.ndarray:
-    lidar = np.asarray(lidar, dtype=np.float32)
-    return lidar[:, :, None] if lidar.ndim == 2 else lidar  # (H, W, C_lidar)
-
-
 def _fail(what: str, where: str, expected: object, got: object, fix: str) -> DataError:
     return DataError(f"{where}: {what}: expected {expected}, got {got}. {fix}")
 
@@ -124,7 +124,8 @@ def check_scene(scene: Scene, sources: dict[str, Path], spec: SceneSpec | None, 
             raise _fail("LiDAR rasters", str(sources.get("lidar")), lidar_bands, scene.lidar_bands,
                         fix_redownload)
     k = scene.num_classes
-    for role in ("labels", "train", "test"):
+    # The split maps first: ground truth built from TRLabel + TSLabel must blame the map a bad value is in.
+    for role in ("train", "test", "labels"):
         a = arrays[role]
         if a is not None and a.size and (a.min() < 0 or a.max() > k):
             raise _fail("label values", str(sources.get(role)), f"0..{k} ({k} classes, 0 = unlabelled)",
@@ -150,8 +151,14 @@ def check_scene(scene: Scene, sources: dict[str, Path], spec: SceneSpec | None, 
                             "Use split maps made from this ground truth file.")
 
 
-def _read_layout(files: tuple[FileSpec, ...], paths: dict[str, Path]) -> tuple[dict[str, np.ndarray], dict]:
-    """Read every file of a layout by role; returns ({role: array}, {role: path})."""
+def _read_layout(
+    files: tuple[FileSpec, ...], paths: dict[str, Path]
+) -> tuple[dict[str, np.ndarray], dict[str, Path]]:
+    """Read and check every file of a layout by role; returns ({role: array}, {role: path}).
+
+    Cubes come back (H, W, C) float32 and maps (H, W) int64; a file of the wrong shape or type is a
+    DataError naming it (see rasters.py).
+    """
     arrays: dict[str, np.ndarray] = {}
     sources: dict[str, Path] = {}
     for f in files:
@@ -165,7 +172,11 @@ def _read_layout(files: tuple[FileSpec, ...], paths: dict[str, Path]) -> tuple[d
                 arrays["wavelengths"] = g.wavelengths_nm
             sources.update(hsi=path, lidar=path, labels=path)
         else:
-            arrays[f.role] = read_mat(path, str(f.key))
+            raw = read_mat(path, str(f.key))
+            if f.role in ("hsi", "lidar"):
+                arrays[f.role] = as_cube(raw, path, f.key, "hsi" if f.role == "hsi" else "lidar")
+            else:  # "labels", "train", "test"
+                arrays[f.role] = as_label_map(raw, path, f.key)
             sources[f.role] = path
     return arrays, sources
 
@@ -205,10 +216,9 @@ def load_scene(
             more, more_src = _read_layout(extra, ensure_files(directory, extra, False, verify))
             arrays.update(more)
             sources.update(more_src)
-    train = arrays["train"].astype(np.int64) if "train" in arrays else None
-    test = arrays["test"].astype(np.int64) if "test" in arrays else None
+    train, test = arrays.get("train"), arrays.get("test")  # (H, W) int64 or None
     if "labels" in arrays:
-        labels = arrays["labels"].astype(np.int64)
+        labels = arrays["labels"]
     elif train is not None and test is not None:
         if train.shape != test.shape:
             raise DataError(f"{sources['train']} {train.shape} and {sources['test']} {test.shape} differ in "
@@ -218,15 +228,15 @@ def load_scene(
     else:
         raise DataError(f"Scene {name!r}, layout {layout!r}: no ground truth among {list(paths)}; "
                         f"add the label files listed in the spec ({[f.name for f in files]}).")
-    hsi = np.asarray(arrays["hsi"], dtype=np.float32) if "hsi" in arrays else None
+    hsi = arrays.get("hsi")  # (H, W, C) float32 or None
     wavelengths = arrays.get("wavelengths")
     if wavelengths is None and hsi is not None and spec.wavelength_range_nm is not None:
         wavelengths = np.linspace(*spec.wavelength_range_nm, hsi.shape[2])  # approximate: evenly spaced
-    scene = Scene(name=name, hsi=hsi, lidar=_lidar_3d(arrays["lidar"]), labels=labels,
+    scene = Scene(name=name, hsi=hsi, lidar=arrays["lidar"], labels=labels,
                   class_names=spec.class_names, train_map=train, test_map=test,
-                  wavelengths_nm=wavelengths, palette=spec.palette)
+                  wavelengths_nm=wavelengths, palette=spec.palette, sources=dict(sources))
     lidar_bands = spec.lidar_bands_by_layout.get(layout, spec.lidar_bands)
-    check_scene(scene, {k: Path(v) for k, v in sources.items()}, spec if verify else None, lidar_bands)
+    check_scene(scene, sources, spec if verify else None, lidar_bands)
     return _keep_lidar(scene, lidar_channels, sources["lidar"])
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mmlgnet.download import MissingDataError, sha256sum
-from mmlgnet.matfiles import read_mat
+from mmlgnet.download import DataError, MissingDataError, sha256sum
+from mmlgnet.matfiles import read_mat, write_mat
 from mmlgnet.scenes import SPECS, load_scene
 
 SHARED = Path(os.environ.get("MMLGNET_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
@@ -88,3 +89,22 @@ def test_houston_counts_and_missing_lidar() -> None:
         pytest.skip("this copy has a LiDAR.mat: the missing-LiDAR error cannot be shown here")
     with pytest.raises(MissingDataError, match="LiDAR.mat"):
         load_scene("houston2013", folder, require_hsi=False)
+
+
+@pytest.mark.parametrize("corruption", ["truncated", "fractional", "boolean"])
+def test_corrupt_unpinned_muufl_gt_is_named_with_verify_on(tmp_path: Path, corruption: str) -> None:
+    """muufl_gt.mat has no pinned sha256, so verification (on by default) cannot catch a broken copy: the
+    reader must, beside the real (pinned, verified) LiDAR.mat."""
+    folder = _folder("muufl")
+    shutil.copyfile(folder / "LiDAR.mat", tmp_path / "LiDAR.mat")
+    gt_path = tmp_path / "muufl_gt.mat"
+    raw = (folder / "muufl_gt.mat").read_bytes()
+    if corruption == "truncated":
+        gt_path.write_bytes(raw[: len(raw) // 2])
+    else:
+        gt = read_mat(folder / "muufl_gt.mat", "gt")
+        bad = gt > 0 if corruption == "boolean" else np.where(gt == 3, 2.5, gt)
+        write_mat(gt_path, {"gt": bad})
+    with pytest.raises(DataError) as err:
+        load_scene("muufl", tmp_path, require_hsi=False)
+    assert str(gt_path) in str(err.value) and "--data.download true" in str(err.value)

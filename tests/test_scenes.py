@@ -6,14 +6,15 @@ import dataclasses
 import re
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
 from mmlgnet import scenes
 from mmlgnet.download import ChecksumError, DataError, MissingDataError
-from mmlgnet.matfiles import write_mat
+from mmlgnet.matfiles import read_mat, write_mat
 from mmlgnet.scenes import SCENE_NAMES, SPECS, Scene, load_scene
-from mmlgnet.synthetic import make_synthetic_scene, write_scene_files
+from mmlgnet.synthetic import default_split, make_synthetic_scene, write_scene_files
 
 # (scene, writer layout, LiDAR rasters the real layout has)
 LAYOUTS = [
@@ -171,3 +172,100 @@ def test_standard_split_totals() -> None:
     assert [sum(p) for p in SPECS["trento"].standard_split] == [819, 29395]
     assert [sum(p) for p in SPECS["houston2013"].standard_split] == [2832, 12197]
     assert sum(SPECS["muufl"].class_counts) == 53687 and SPECS["muufl"].standard_split is None
+
+
+# ---- unpinned files (no sha256 catches them): every broken copy is a DataError naming it ----
+UNPINNED = [  # (scene, writer layout, file written by the writer, name it is loaded under, .mat key)
+    ("muufl", "muufl_split", "gt.mat", "gt.mat", "gt"),
+    ("muufl", "muufl_split", "gt.mat", "muufl_gt.mat", "gt"),
+    ("houston2013", "houston_split", "TRLabel.mat", "TRLabel.mat", "TRLabel"),
+    ("houston2013", "houston_split", "TSLabel.mat", "TSLabel.mat", "TSLabel"),
+]
+
+
+def _fractional(m: np.ndarray) -> np.ndarray:
+    out = m.astype(np.float64)
+    out.flat[np.flatnonzero(m)[0]] += 0.5  # 1.5 would be truncated to 1 by astype(int64)
+    return out
+
+
+def _nan(m: np.ndarray) -> np.ndarray:
+    out = m.astype(np.float64)
+    out.flat[0] = np.nan
+    return out
+
+
+BYTE_CORRUPTIONS = {
+    "empty": lambda raw: b"",
+    "truncated": lambda raw: raw[: len(raw) // 2],
+    "header_only": lambda raw: raw[:100],
+    "random_bytes": lambda raw: np.random.default_rng(0).integers(0, 256, len(raw), dtype=np.uint8).tobytes(),
+}
+CONTENT_CORRUPTIONS = {
+    "fractional": _fractional,
+    "nan": _nan,
+    "boolean": lambda m: m > 0,
+    "3-D": lambda m: np.stack([m, m], axis=-1),
+    "4-D": lambda m: m[:, :, None, None],
+}
+
+
+@pytest.mark.parametrize("version", ["5", "7.3"])
+@pytest.mark.parametrize("corruption", [*BYTE_CORRUPTIONS, *CONTENT_CORRUPTIONS, "hdf5_not_matlab"])
+@pytest.mark.parametrize(("name", "layout", "written", "loaded", "key"), UNPINNED)
+def test_broken_unpinned_file_names_it(
+    tmp_path: Path, name: str, layout: str, written: str, loaded: str, key: str, corruption: str, version: str
+) -> None:
+    write_scene_files(_tiny(2 if name == "muufl" else 1), tmp_path, layout, version)
+    path = tmp_path / loaded
+    (tmp_path / written).rename(path)
+    if corruption in BYTE_CORRUPTIONS:
+        path.write_bytes(BYTE_CORRUPTIONS[corruption](path.read_bytes()))
+    elif corruption in CONTENT_CORRUPTIONS:
+        good = read_mat(path, key)
+        write_mat(path, {key: CONTENT_CORRUPTIONS[corruption](good)}, version)  # type: ignore[arg-type]
+    else:
+        good = read_mat(path, key)
+        path.unlink()
+        with h5py.File(path, "w") as f:  # HDF5, but not written by MATLAB: no header, no MATLAB_class
+            f[key] = good
+    with pytest.raises(DataError) as err:
+        load_scene(name, tmp_path, verify=False, require_hsi=False)
+    msg = str(err.value)
+    assert str(path) in msg and "--data.download true" in msg, msg
+
+
+def test_bad_value_in_test_map_names_the_test_map(tmp_path: Path) -> None:
+    scene = _tiny()
+    train, test = default_split(scene.labels)
+    test = test.copy()
+    test.flat[np.flatnonzero((train == 0) & (test == 0))[0]] = 9  # an unlabelled pixel gets class 9 of 6
+    write_scene_files(scene, tmp_path, "split", train_map=train, test_map=test)
+    with pytest.raises(DataError, match=r"0\.\.6") as err:
+        load_scene("trento", tmp_path, verify=False)
+    msg = str(err.value)
+    assert "TSLabel.mat" in msg and "TRLabel.mat" not in msg, msg
+
+
+@pytest.mark.parametrize("version", ["5", "7.3"])
+@pytest.mark.parametrize("shape", [(20 * 28, 7), (20, 28, 7, 1)])
+def test_hsi_of_wrong_rank_names_file(tmp_path: Path, shape: tuple[int, ...], version: str) -> None:
+    write_scene_files(_tiny(), tmp_path, "split", version)
+    write_mat(tmp_path / "HSI.mat", {"HSI": np.zeros(shape, np.float32)}, version)
+    with pytest.raises(DataError, match=r"\(H, W, C\)") as err:
+        load_scene("trento", tmp_path, verify=False)
+    assert str(tmp_path / "HSI.mat") in str(err.value) and str(shape) in str(err.value)
+
+
+def test_whole_number_double_labels_load(tmp_path: Path) -> None:
+    scene = _tiny(2)
+    write_scene_files(scene, tmp_path, "muufl_split")
+    write_mat(tmp_path / "gt.mat", {"gt": scene.labels.astype(np.float64)})  # MATLAB `double` maps
+    np.testing.assert_array_equal(load_scene("muufl", tmp_path, verify=False).labels, scene.labels)
+
+
+def test_scene_records_its_sources(tmp_path: Path) -> None:
+    write_scene_files(_tiny(), tmp_path, "split")
+    got = load_scene("trento", tmp_path, verify=False)
+    assert got.source("hsi") == str(tmp_path / "HSI.mat") and got.source("test") == str(tmp_path / "TSLabel.mat")
+    assert "synthetic" in make_synthetic_scene(height=8, width=8, num_classes=2).source("hsi")
