@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.plugins.layer_sync import LayerSync
 from lightning.pytorch.utilities import rank_zero_info
 
+from mmlgnet import checkpoints, console
 from mmlgnet.datamodule import HSILidarDataModule
+from mmlgnet.errors import UntrainedModelError
 from mmlgnet.module import MMLGNetModule
 from mmlgnet.prediction import PredictionMapWriter
 from mmlgnet.syncbn import AnyDeviceSyncBatchNormPlugin
@@ -29,9 +32,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class MMLGNetCLI(LightningCLI):
-    """LightningCLI with the data→model links of DESIGN §4 and an optional test right after fit."""
+    """LightningCLI with the data→model links of DESIGN §4, an optional test right after fit, and the
+    result guards: a readable checkpoint that agrees with the model options given, and no untrained model
+    tested, mapped or left as the outcome of a fit unless `--allow_untrained true` (recorded in the results).
+    """
 
     def add_arguments_to_parser(self, parser: Any) -> None:
+        parser.add_argument(
+            "--allow_untrained", type=bool, default=False,
+            help="debugging only: test/predict a model that never took a training step (no --ckpt_path, "
+            "max_epochs 0, no training batch); recorded as allow_untrained: true in test_metrics.json and maps.json",
+        )
         parser.add_argument(
             "--test_after_fit", type=bool, default=False,
             help="(fit only) test the last checkpoint (or the best-val/OA one when a validation set exists)",
@@ -48,6 +59,45 @@ class MMLGNetCLI(LightningCLI):
                                ("scene_name", "scene_name")):
             parser.link_arguments(f"data.{source}", f"model.{target}", apply_on="instantiate")
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """Parse, then check `--ckpt_path` before LightningCLI reads its hyperparameters into the config:
+        an unreadable file is a CheckpointError naming it, and a model option given explicitly (command
+        line or config file) that contradicts the checkpoint is a CheckpointError listing each difference
+        (LightningCLI would otherwise replace the given value by the checkpoint's without a word)."""
+        super().parse_arguments(parser, args)
+        sub = self.config.get("subcommand")
+        if not sub:
+            return
+        cfg = self.config[sub]
+        ckpt_path = cfg.get("ckpt_path")
+        if ckpt_path is None and sub in ("test", "predict") and not cfg.get("allow_untrained"):
+            raise UntrainedModelError(  # early, before CLIP and the scene are loaded (module.require_trained too)
+                f"{sub} needs --ckpt_path: without it the model has random weights and its {sub} results would "
+                "mean nothing. Pass --ckpt_path <run dir>/checkpoints/last.ckpt of a finished fit, or "
+                "--allow_untrained true to go on anyway (debugging; recorded as allow_untrained: true in the results)."
+            )
+        if ckpt_path is None or checkpoints.is_lightning_keyword(ckpt_path):
+            return
+        ckpt = checkpoints.read_checkpoint(ckpt_path)
+        if (sub in ("test", "predict") and checkpoints.trained_state(ckpt)["global_step"] == 0
+                and not cfg.get("allow_untrained")):
+            raise UntrainedModelError(
+                f"--ckpt_path {ckpt_path} was saved before any training step (global_step 0): its {sub} results "
+                "would be those of random weights. Use a checkpoint of a fit that trained (e.g. <run dir>/"
+                "checkpoints/last.ckpt after max_epochs >= 1), or --allow_untrained true (debugging; recorded)."
+            )
+        saved = ckpt.get("hyper_parameters") or {}
+        if isinstance(args, dict) or hasattr(args, "as_dict"):
+            explicit = parser.parse_object(args, defaults=False)
+        else:
+            explicit = parser.parse_args(args, defaults=False)
+        given = (explicit.get(sub) or {}).get("model") or {}
+        checkpoints.check_options(ckpt_path, checkpoints.plain(given), saved)
+
+    def after_instantiate_classes(self) -> None:
+        cfg = self.config[self.subcommand] if self.subcommand else self.config
+        self.model.allow_untrained = bool(cfg.get("allow_untrained"))
+
     def instantiate_trainer(self, **kwargs: Any) -> Any:
         trainer_cfg = self._get(self.config_init, "trainer", default={})
         plugins = list(trainer_cfg.get("plugins") or [])
@@ -59,6 +109,14 @@ class MMLGNetCLI(LightningCLI):
 
     def after_fit(self) -> None:
         cfg = self.config[self.subcommand]
+        if self.trainer.global_step == 0 and not cfg.get("allow_untrained"):
+            raise UntrainedModelError(
+                f"fit took no training step (trainer.max_epochs={self.trainer.max_epochs}, "
+                f"training batches per epoch: {self.trainer.num_training_batches}): the model is untrained, so "
+                "nothing is tested or mapped. Give --trainer.max_epochs >= 1 and training batches (check "
+                "--trainer.limit_train_batches and that the split has training pixels: --data.split), or pass "
+                "--allow_untrained true to go on with the random weights (debugging; recorded in the results)."
+            )
         if cfg.get("test_after_fit") or cfg.get("predict_after_fit"):
             best = [c for c in self.trainer.checkpoint_callbacks if getattr(c, "monitor", None)]
             ckpt = best[0].best_model_path if best and best[0].best_model_path else self.trainer.checkpoint_callback.last_model_path
@@ -82,8 +140,29 @@ class MMLGNetCLI(LightningCLI):
 
 
 def main(args: list[str] | None = None) -> MMLGNetCLI:
+    """Run the CLI in this process; errors propagate (tests and `mmlgnet.reproduce` catch them)."""
+    console.quiet_noise()
     return MMLGNetCLI(
         MMLGNetModule, HSILidarDataModule, seed_everything_default=0, args=args,
         save_config_callback=WandbConfigSaver, save_config_kwargs={"overwrite": True},
         trainer_defaults={"callbacks": [TestResultsLogger()]},
     )
+
+
+def run(args: list[str] | None = None) -> None:
+    """Console entry point (`python -m mmlgnet`, the `mmlgnet` script): `main()` with the user's view.
+
+    A UserError of ours (bad data, split, option, weights, checkpoint, untrained model), also when
+    jsonargparse or Lightning wrapped it, prints `error: <message>` on stderr and exits with code 2 (as
+    jsonargparse does for a bad option); MMLGNET_DEBUG=1 shows the full traceback instead.
+    """
+    console.configure_console()
+    try:
+        main(args)
+    except Exception as e:
+        user_error = console.find_user_error(e)
+        if user_error is None or console.debug_enabled():
+            raise
+        finish(exit_code=2)
+        print(f"error: {console.error_message(user_error)}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,14 +16,15 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 import mmlgnet
+from mmlgnet import checkpoints
 from mmlgnet.atomic import write_json
+from mmlgnet.errors import CheckpointError, UntrainedModelError
 from mmlgnet.losses import InfoNCELoss
 from mmlgnet.metrics import metric_key, scores_from_confusion
 from mmlgnet.models import LinearHead, MMLGNet, Modality, TextHead
 from mmlgnet.text import DEFAULT_TEMPLATES, class_text_embeddings
 
 log = logging.getLogger(__name__)
-
 
 
 class MMLGNetModule(L.LightningModule):
@@ -90,6 +92,50 @@ class MMLGNetModule(L.LightningModule):
         )
         self.val_confusion = MulticlassConfusionMatrix(num_classes)
         self.test_confusion = MulticlassConfusionMatrix(num_classes)
+        # Set by the CLI's --allow_untrained (an attribute, not a hyperparameter: never saved in a checkpoint).
+        self.allow_untrained = False
+        # global_step/epochs of the weights now in the model: from the loaded checkpoint, or from a fit in
+        # this process; None = never trained (fresh random weights).
+        self.trained: dict[str, int] | None = None
+
+    # ---- trained or not ----
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuse a checkpoint trained on other classes or band counts (before its weights are loaded), and
+        remember how long the loaded weights were trained."""
+        saved = checkpoint.get("hyper_parameters") or {}
+        lines = checkpoints.data_differences(saved, self.hparams)
+        if lines:
+            ckpt = self._trainer.ckpt_path if self._trainer is not None else None
+            raise CheckpointError(
+                f"--ckpt_path {ckpt} was trained on other data than the scene given:\n" + "\n".join(lines) +
+                "\nTest it on the scene (and --data.lidar_channels) it was trained on, or train a model for this scene."
+            )
+        self.trained = checkpoints.trained_state(checkpoint)
+
+    def on_train_end(self) -> None:
+        self.trained = {"global_step": int(self.trainer.global_step), "epochs": int(self.trainer.current_epoch)}
+
+    def trained_state(self) -> dict[str, int]:
+        return dict(self.trained) if self.trained else {"global_step": 0, "epochs": 0}
+
+    def require_trained(self, action: str) -> None:
+        """Raise UntrainedModelError before `action` (test/predict) records results of untrained weights."""
+        if self.trained_state()["global_step"] > 0 or self.allow_untrained:
+            return
+        ckpt = self._trainer.ckpt_path if self._trainer is not None else None
+        why = (f"the checkpoint {ckpt} was saved before any training step (global_step 0)" if ckpt else
+               "no --ckpt_path was given and no training step ran in this process: the weights are random")
+        raise UntrainedModelError(
+            f"{action}: refusing to record results of an untrained model: {why}. Pass --ckpt_path with a "
+            "checkpoint of a finished fit (e.g. <run dir>/checkpoints/last.ckpt), or --allow_untrained true "
+            "to go on anyway (debugging; recorded as allow_untrained: true in the results)."
+        )
+
+    def on_test_start(self) -> None:
+        self.require_trained("test")
+
+    def on_predict_start(self) -> None:
+        self.require_trained("predict")
 
     # ---- forward / steps ----
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -145,8 +191,8 @@ class MMLGNetModule(L.LightningModule):
         confusion = self.test_confusion.compute()  # (K, K), summed over ranks
         scores = scores_from_confusion(confusion)
         self.log_dict({f"test/{k}": scores[k].float() for k in ("OA", "AA", "kappa")})
-        self.log_dict({f"test/acc_{metric_key(n)}": scores["per_class"][i].float()
-                       for i, n in enumerate(self.class_names)})
+        self.log_dict({f"test/acc_{metric_key(n)}": scores["per_class"][i].float()  # classes with test pixels
+                       for i, n in enumerate(self.class_names) if bool(confusion[i].sum() > 0)})
         self.test_confusion.reset()
         out_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir)  # every rank: a collective under DDP
         if self.trainer.is_global_zero:
@@ -161,12 +207,15 @@ class MMLGNetModule(L.LightningModule):
         dm = self.trainer.datamodule
         record = {
             "scene": self.hparams.scene_name or getattr(dm, "scene_name", ""),
-            "OA": float(scores["OA"]), "AA": float(scores["AA"]), "kappa": float(scores["kappa"]),
-            "per_class_accuracy": {n: float(scores["per_class"][i]) for i, n in enumerate(self.class_names)},
+            "OA": score_or_none(scores["OA"]), "AA": score_or_none(scores["AA"]), "kappa": score_or_none(scores["kappa"]),
+            # null for a class without test pixels (undefined, not 0 and never NaN: strict JSON)
+            "per_class_accuracy": {n: score_or_none(scores["per_class"][i]) for i, n in enumerate(self.class_names)},
             "confusion_matrix": confusion.cpu().tolist(),
             "split": dm.split_summary() if hasattr(dm, "split_summary") else None,
             "seed": _global_seed(),
             "checkpoint": str(self.trainer.ckpt_path) if self.trainer.ckpt_path else None,
+            "trained": self.trained_state(),
+            "allow_untrained": bool(self.allow_untrained),
             "variant": {k: self.hparams[k] for k in ("modalities", "head", "loss", "fusion", "clip_model",
                                                       "clip_pretrained")},
             "num_test_pixels": int(confusion.sum()),
@@ -201,6 +250,12 @@ class MMLGNetModule(L.LightningModule):
                                              filename="best-epoch{epoch:03d}-OA{val/OA:.2f}",
                                              auto_insert_metric_name=False))
         return callbacks
+
+
+def score_or_none(x: torch.Tensor | float) -> float | None:
+    """A score as a float, or None where it is undefined (NaN: no test pixel for it)."""
+    value = float(x)
+    return value if math.isfinite(value) else None
 
 
 def _global_seed() -> int | None:

@@ -16,6 +16,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from mmlgnet import maps
 from mmlgnet.atomic import save_npy, write_json
 from mmlgnet.metrics import scores_from_confusion
+from mmlgnet.module import score_or_none
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +111,12 @@ class PredictionMapWriter(BasePredictionWriter):
         }
         write_json(out / "maps.json", {
             "scene": scene.name, "split": dm.split_protocol, "shape": [h, w], "class_names": names,
-            "test_pixels": int(len(test)), "OA": float(scores["OA"]), "AA": float(scores["AA"]),
-            "kappa": float(scores["kappa"]), "confusion_matrix": confusion.tolist(),
+            "test_pixels": int(len(test)), "OA": score_or_none(scores["OA"]), "AA": score_or_none(scores["AA"]),
+            "kappa": score_or_none(scores["kappa"]), "confusion_matrix": confusion.tolist(),
             "predicted_class_counts": np.bincount(pred.reshape(-1), minlength=k + 1)[1:].tolist(),
             "checkpoint": str(trainer.ckpt_path) if trainer.ckpt_path else None,
+            "trained": _trained_state(trainer),
+            "allow_untrained": bool(getattr(trainer.lightning_module, "allow_untrained", False)),
             "files": {n: str(p) for n, p in files.items()},
         })
         rank_zero_info(f"PredictionMapWriter: wrote {len(files)} files to {out}")
@@ -122,3 +125,8 @@ class PredictionMapWriter(BasePredictionWriter):
         log_images(trainer, {f"maps/{n.removesuffix('.png')}": p for n, p in files.items() if n.endswith(".png")})
         return files
 
+
+def _trained_state(trainer: L.Trainer) -> dict[str, int] | None:
+    """global_step/epochs of the weights that made the map (MMLGNetModule records them; None for other modules)."""
+    state = getattr(trainer.lightning_module, "trained_state", None)
+    return state() if callable(state) else None

@@ -1,0 +1,136 @@
+"""What a CLI user sees: our user errors as one line (exit 2), Lightning's unactionable noise dropped, each warning once."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import warnings
+from typing import Any, TextIO
+
+from mmlgnet.errors import UserError
+
+DEBUG_ENV = "MMLGNET_DEBUG"  # 1: full tracebacks and Python's usual warning format
+
+# Lightning info lines a user cannot act on: product tips, and the notice that our own
+# `configure_callbacks` replaces the default ModelCheckpoint (by design).
+_QUIET_INFO = ("💡 Tip:", "The following callbacks returned in `LightningModule.configure_callbacks` will override")
+_RANK_ZERO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
+                      "lightning_fabric.utilities.rank_zero")
+# Warnings a user cannot act on: the empty validation loader of `val_fraction: 0` (no validation is the
+# intended default) and a Lightning-vs-torch deprecation inside Lightning itself.
+_QUIET_WARNINGS = ("Total length of `list` across ranks is zero", "`isinstance(treespec, LeafSpec)` is deprecated")
+# open_clip's root-logger line repeating our own warning about an untrained (clip_pretrained: null) text tower.
+_DUPLICATE_ROOT = ("No pretrained weights loaded for model",)
+
+
+class _DropPrefixes(logging.Filter):
+    """Drops records whose message starts with one of `prefixes`."""
+
+    def __init__(self, prefixes: tuple[str, ...]) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefixes)
+
+
+def quiet_noise() -> None:
+    """Drop the Lightning tips, the zero-length validation loader warning and open_clip's duplicate line.
+
+    Idempotent and narrow (exact message prefixes), so it is safe in-process (tests, reproduce) too.
+    """
+    for name in _RANK_ZERO_LOGGERS:
+        _add_filter_once(logging.getLogger(name), _QUIET_INFO)
+    _add_filter_once(logging.getLogger(), _DUPLICATE_ROOT)
+    for text in _QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=re.escape(text))
+
+
+def _add_filter_once(logger: logging.Logger, prefixes: tuple[str, ...]) -> None:
+    if not any(isinstance(f, _DropPrefixes) and f.prefixes == prefixes for f in logger.filters):
+        logger.addFilter(_DropPrefixes(prefixes))
+
+
+class _Once:
+    """Remembers the warning texts shown so far, whether they came through `warnings` or `logging`.
+
+    Some of our modules both `warnings.warn` (for Python callers and pytest) and `log.warning` (for log files)
+    the same message; a console user should read it once.
+    """
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def first_time(self, text: str) -> bool:
+        key = text.strip()
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+
+class _LogOnce(logging.Filter):
+    def __init__(self, once: _Once) -> None:
+        super().__init__()
+        self.once = once
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.WARNING or self.once.first_time(record.getMessage())
+
+
+class _ConsoleFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        return f"{record.levelname.lower()}: {text}" if record.levelno >= logging.WARNING else text
+
+
+def configure_console(stream: TextIO | None = None) -> None:
+    """Console set-up of a CLI process (not of in-process `main()` calls): each warning shown once as
+    `warning: <message>`, log warnings of our modules and third parties as `warning: <message>`."""
+    quiet_noise()
+    if debug_enabled():
+        return
+    stream = stream or sys.stderr
+    once = _Once()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(_ConsoleFormatter())
+    handler.addFilter(_LogOnce(once))
+    root = logging.getLogger()
+    if not root.handlers:  # otherwise someone configured logging on purpose: leave it
+        root.addHandler(handler)
+        root.setLevel(logging.WARNING)
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: TextIO | None = None, line: str | None = None) -> None:
+        if once.first_time(str(message)):
+            print(f"warning: {message}", file=file or stream)
+
+    warnings.showwarning = show
+
+
+def debug_enabled() -> bool:
+    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def find_user_error(exc: BaseException) -> UserError | None:
+    """Our UserError behind `exc`: itself, or one it was raised from or while handling (jsonargparse and
+    Lightning may wrap errors raised in a class's __init__, a linked property or a hook)."""
+    queue: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while queue:
+        e = queue.pop(0)
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, UserError):
+            return e
+        queue += [c for c in (e.__cause__, e.__context__) if c is not None]
+    return None
+
+
+def error_message(e: BaseException) -> str:
+    """The message alone (str() of a KeyError subclass would add quotes)."""
+    args: Any = e.args
+    return args[0] if len(args) == 1 and isinstance(args[0], str) else str(e)
