@@ -1,169 +1,57 @@
-"""`python -m mmlgnet.reproduce`: every scene × split × variant × seed (fit, test, maps), then the result tables."""
+"""`python -m mmlgnet.reproduce`: every scene × split × variant × seed (fit, test, maps), then the result tables.
+
+The loop is made of small pieces (DESIGN §6): the plan with each run's fingerprint (mmlgnet.repro.plan,
+.fingerprint), the results lock (.lock), the registry of run folders (.registry), the executors (.executors);
+the tables (mmlgnet.tables) are built from the registry only.
+"""
 
 from __future__ import annotations
 
 import argparse
-import functools
-import json
 import os
 import platform
 import shlex
-import shutil
-import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from mmlgnet.atomic import write_json
+from mmlgnet.errors import UserError
+from mmlgnet.repro.executors import EXECUTORS, Executor, sigterm_as_interrupt
+from mmlgnet.repro.fingerprint import versions
+from mmlgnet.repro.lock import ResultsLock
+from mmlgnet.repro.plan import (
+    MUUFL_PROTOCOLS,
+    SCENES,
+    VARIANTS,
+    DataCheck,
+    Plan,
+    Run,
+    RunOptions,
+    make_plan,
+    plan_settings,
+    protocol_slug,
+)
+from mmlgnet.repro.registry import Registry, summary
 from mmlgnet.tables import collect, write_tables
 
 REPO = Path(__file__).resolve().parents[1]
-MUUFL_PROTOCOLS = ("per_class:20", "per_class:40", "per_class:60", "fraction:0.05")
-SCENES = ("trento", "muufl", "houston2013")
+__all__ = ["MUUFL_PROTOCOLS", "SCENES", "VARIANTS", "availability", "main", "plan_settings", "protocol_slug"]
+availability = DataCheck()  # (scene, root) -> (runnable, HSI cube present, reason); used by the notebook
 
 
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    overrides: tuple[str, ...]  # CLI overrides on top of the scene's config
-    needs_hsi: bool
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (seeds 0..N-1 are run), got {value}")
+    return value
 
 
-VARIANTS: dict[str, Variant] = {
-    "mmlgnet": Variant("mmlgnet", (), True),  # symmetric InfoNCE, HSI + LiDAR (the configs' default)
-    "v2t": Variant("v2t", ("--model.loss", "v2t"), True),
-    "t2v": Variant("t2v", ("--model.loss", "t2v"), True),
-    "hsi_only": Variant("hsi_only", ("--model.modalities", "[hsi]"), True),
-    "lidar_only": Variant("lidar_only", ("--model.modalities", "[lidar]"), False),
-    "linear": Variant("linear", ("--model.head", "linear"), True),  # visual only, no text
-}
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One table row group: a scene at one split protocol (MUUFL has several)."""
-
-    slug: str  # results/<slug>/...
-    scene: str
-    protocol: str
-    configs: tuple[Path, ...]
-
-
-def protocol_slug(protocol: str) -> str:
-    kind, _, value = protocol.partition(":")
-    if kind == "per_class":
-        return f"{value}pc"
-    if kind == "fraction":
-        return f"{float(value) * 100:g}pct"
-    return kind
-
-
-def plan_settings(scenes: list[str], muufl_protocols: list[str], quick: bool, configs: Path) -> list[Setting]:
-    if quick:
-        return [Setting("synthetic-quick", "synthetic", "per_class:20",
-                        (configs / "demo.yaml", configs / "overlays" / "quick.yaml"))]
-    out = []
-    for scene in scenes:
-        if scene == "muufl":
-            out += [Setting(f"muufl-{protocol_slug(p)}", scene, p, (configs / "muufl.yaml",)) for p in muufl_protocols]
-        elif scene == "synthetic":
-            out.append(Setting("synthetic", scene, "per_class:30", (configs / "demo.yaml",)))
-        else:
-            out.append(Setting(scene, scene, "standard", (configs / f"{scene}.yaml",)))
-    return out
-
-
-@functools.cache
-def availability(scene: str, root: Path) -> tuple[bool, bool, str]:
-    """(runnable at all, HSI cube present, reason when not) for a scene under `root/<scene>`.
-
-    Cached: MUUFL's four protocols share one check, so the scene is read and verified once, not per row.
-    """
-    if scene == "synthetic":
-        return True, True, ""
-    from mmlgnet.download import DataError
-    from mmlgnet.scenes import load_scene
-
-    try:
-        load_scene(scene, root / scene, require_hsi=True)
-        return True, True, ""
-    except DataError as e:
-        hsi_reason = _short(e, root / scene)
-    try:
-        load_scene(scene, root / scene, require_hsi=False)
-        return True, False, f"no hyperspectral cube: {hsi_reason}"
-    except DataError:
-        return False, False, hsi_reason  # lists every missing file, the cube included
-
-
-def _short(error: Exception, directory: Path) -> str:
-    """One line from a data error: the missing file names, or the error's first line."""
-    missing = getattr(error, "missing", ())
-    return f"missing {', '.join(missing)} in {directory}" if missing else str(error).splitlines()[0]
-
-
-def run_args(setting: Setting, variant: Variant, seed: int, run_dir: Path, args: argparse.Namespace,
-             maps: bool) -> list[str]:
-    loggers = [{"class_path": "lightning.pytorch.loggers.CSVLogger",
-                "init_args": {"save_dir": str(run_dir), "name": "", "version": ""}}]
-    if args.wandb:
-        loggers.append({"class_path": "mmlgnet.tracking.WandbLogger", "init_args": {
-            "project": args.wandb_project, "group": setting.slug, "job_type": variant.name,
-            "name": f"{setting.slug}/{variant.name}/seed{seed}", "save_dir": str(args.results),
-            "tags": [setting.scene, setting.protocol, variant.name, "quick" if args.quick else "full"]}})
-    out = ["fit"]
-    for c in setting.configs:
-        out += ["--config", str(c)]
-    out += ["--seed_everything", str(seed), "--data.split", setting.protocol, "--data.split_seed", str(seed),
-            "--test_after_fit", "true", "--predict_after_fit", str(maps).lower(),
-            "--trainer.logger", json.dumps(loggers)]
-    if setting.scene != "synthetic":
-        out += ["--data.root", str(args.data_root / setting.scene)]
-    if args.epochs is not None:
-        out += ["--trainer.max_epochs", str(args.epochs)]
-    return out + list(variant.overrides) + list(args.extra)
-
-
-def is_done(run_dir: Path) -> bool:
-    try:
-        status = json.loads((run_dir / "run.json").read_text()).get("status")
-    except (OSError, json.JSONDecodeError):
-        return False
-    return status == "done" and (run_dir / "test_metrics.json").is_file()
-
-
-def execute(cli_args: list[str], run_dir: Path, launcher: str) -> tuple[bool, str]:
-    """Run one `python -m mmlgnet ...`; returns (ok, error text)."""
-    if launcher == "subprocess":
-        log = run_dir.with_name(run_dir.name + ".log")
-        with open(log, "w") as f:
-            rc = subprocess.run([sys.executable, "-m", "mmlgnet", *cli_args], stdout=f, stderr=subprocess.STDOUT).returncode
-        return rc == 0, "" if rc == 0 else f"exit code {rc}, see {log}"
-    from mmlgnet import tracking
-    from mmlgnet.cli import main
-
-    try:
-        main(cli_args)
-        return True, ""
-    except KeyboardInterrupt:
-        raise
-    except BaseException as e:  # noqa: BLE001 (SystemExit from argument errors included): record, go on
-        tracking.finish(exit_code=1)
-        return False, f"{type(e).__name__}: {e}"
-
-
-def max_epochs_of(cli_args: list[str]) -> int | None:
-    if "--trainer.max_epochs" in cli_args:
-        return int(cli_args[cli_args.index("--trainer.max_epochs") + 1])
-    import yaml
-
-    epochs = None
-    for i, a in enumerate(cli_args):
-        if a == "--config":
-            cfg = yaml.safe_load(Path(cli_args[i + 1]).read_text()) or {}
-            epochs = (cfg.get("trainer") or {}).get("max_epochs", epochs)
-    return epochs
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text}")
+    return value
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -171,15 +59,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m mmlgnet.reproduce",
         description="Reproduce the result tables: for every scene whose data is present, every variant and N seeds: "
         "fit, test (results/<setting>/<variant>/seed<k>/test_metrics.json) and full-scene maps; then "
-        "results/tables.{md,csv,tex} (mean ± std over seeds beside the reported numbers). Finished runs are "
-        "skipped on a rerun; an interrupted run is restarted from scratch.",
+        "results/tables.{md,csv,tex,json} (mean ± std over seeds beside the reported numbers). A finished run is "
+        "reused only when its fingerprint (resolved config after all overrides, data files' sha256, package "
+        "versions) matches; otherwise it is rerun and the old folder kept aside. An interrupted run is restarted "
+        "from scratch. One runner at a time per results folder (lock).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--quick", action="store_true",
                    help="small synthetic scene, tiny model and CLIP config, few epochs, 2 seeds: minutes on 2 CPU cores")
     p.add_argument("--scenes", nargs="+", default=list(SCENES), choices=[*SCENES, "synthetic"],
                    help="scenes of the full mode (ignored with --quick)")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    p.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default 5; 2 with --quick)")
+    p.add_argument("--seeds", type=_positive_int, default=None, help="seeds 0..N-1 (default 5; 2 with --quick)")
     p.add_argument("--epochs", type=int, default=None, help="override trainer.max_epochs of the configs")
     p.add_argument("--muufl-protocols", nargs="+", default=list(MUUFL_PROTOCOLS),
                    help="MUUFL split protocols, one table row group each")
@@ -188,13 +78,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--configs", type=Path, default=REPO / "configs", help="directory of the scene configs")
     p.add_argument("--maps", choices=["first", "all", "none"], default="first",
                    help="full-scene maps for the first seed of each variant, every seed, or none")
+    p.add_argument("--force", action="store_true",
+                   help="rerun finished runs even when their fingerprint matches (old folders are kept aside)")
+    p.add_argument("--wait-lock", type=_seconds, default=0.0, metavar="SECONDS",
+                   help="when another runner holds the results folder, wait up to SECONDS for it (0: refuse at once)")
     p.add_argument("--wandb", action=argparse.BooleanOptionalAction, default=True,
                    help="also log to Weights & Biases (offline without an API key)")
     p.add_argument("--wandb-project", default="mmlgnet")
-    p.add_argument("--launcher", choices=["auto", "inprocess", "subprocess"], default="auto",
+    p.add_argument("--launcher", choices=["auto", *EXECUTORS], default="auto",
                    help="run each fit in this process or in a subprocess (isolates failures); auto: in-process "
                    "with --quick, subprocess otherwise")
-    p.add_argument("--dry-run", action="store_true", help="print the plan and the commands, run nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan, each run's fingerprint and whether it would run or be reused; run nothing")
     p.add_argument("--tables-only", action="store_true", help="only rebuild the tables from finished runs")
     p.add_argument("extra", nargs="*", help="extra CLI overrides after `--`, e.g. -- --trainer.precision bf16-mixed")
     ns = p.parse_args(argv)
@@ -204,74 +99,49 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Returns 0 (all runs done), 1 (some run failed), 2 (user error, e.g. results folder busy), 130 (interrupted)."""
+    command = "python -m mmlgnet.reproduce " + shlex.join(argv if argv is not None else sys.argv[1:])
     args = parse_args(argv)
+    try:
+        return reproduce(args, command)
+    except UserError as e:
+        if os.environ.get("MMLGNET_DEBUG", "") not in ("", "0"):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as e:
+        print(f"[reproduce] interrupted ({e or 'Ctrl-C'}): the current run is marked interrupted", file=sys.stderr)
+        return 130
+
+
+def reproduce(args: argparse.Namespace, command: str) -> int:
     if args.quick:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the quick mode needs no weights
     start = time.time()
+    opts = RunOptions(args.results, args.data_root, args.epochs, tuple(args.extra), args.wandb, args.wandb_project,
+                      args.quick)
     settings = plan_settings(args.scenes, args.muufl_protocols, args.quick, args.configs)
-    skipped: list[str] = []
-    jobs = []
-    for s in settings:
-        ok, has_hsi, reason = availability(s.scene, args.data_root)
-        if not ok:
-            skipped.append(f"{s.slug}: every variant skipped ({reason})")
-            continue
-        for v in (VARIANTS[n] for n in args.variants):
-            if v.needs_hsi and not has_hsi:
-                skipped.append(f"{s.slug} / {v.name}: skipped ({reason})")
-                continue
-            jobs += [(s, v, k) for k in range(args.seeds)]
-    for line in skipped:
+    plan = make_plan(settings, args.variants, args.seeds, args.maps, opts, DataCheck())
+    for line in plan.skipped:
         print(f"[reproduce] {line}", flush=True)
-    failures = []
-    if not args.tables_only:
-        for i, (s, v, k) in enumerate(jobs, 1):
-            run_dir = args.results / s.slug / v.name / f"seed{k}"
-            maps = args.maps == "all" or (args.maps == "first" and k == 0)
-            cli_args = run_args(s, v, k, run_dir, args, maps)
-            tag = f"[reproduce {i}/{len(jobs)}] {s.slug} / {v.name} / seed {k}"
-            if args.dry_run:
-                print(f"{tag}: python -m mmlgnet {shlex.join(cli_args)}")
-                continue
-            if is_done(run_dir):
-                print(f"{tag}: done already, skipped", flush=True)
-                continue
-            if run_dir.exists():  # an interrupted or failed earlier attempt: restart cleanly
-                shutil.rmtree(run_dir)
-            run_dir.mkdir(parents=True)
-            print(f"{tag}: running", flush=True)
-            t0 = time.time()
-            ok, error = execute(cli_args, run_dir, args.launcher)
-            ok = ok and (run_dir / "test_metrics.json").is_file()
-            info = {"status": "done" if ok else "failed", "error": error, "wall_s": round(time.time() - t0, 2),
-                    "setting": s.slug, "scene": s.scene, "protocol": s.protocol, "variant": v.name, "seed": k,
-                    "max_epochs": max_epochs_of(cli_args), "maps": maps, "launcher": args.launcher,
-                    "command": "python -m mmlgnet " + shlex.join(cli_args)}
-            write_json(run_dir / "run.json", info)
-            print(f"{tag}: {info['status']} in {info['wall_s']:.1f} s {error}", flush=True)
-            if not ok:
-                failures.append(f"{s.slug}/{v.name}/seed{k}: {error}")
     if args.dry_run:
+        show(plan, Registry(args.results), args.force)
         return 0
-    command = "python -m mmlgnet.reproduce " + shlex.join(argv if argv is not None else sys.argv[1:])
-    wall = time.time() - start
-    groups = collect(args.results)
-    compute = sum(float(r.get("wall_s", 0)) for g in groups for r in g.runs)
-    n_runs = sum(len(g.runs) for g in groups)
-    header = [f"Produced by `{command}` on {_machine()}: {n_runs} runs, {compute:.0f} s of fit + test + maps in "
-              f"total (this invocation: {wall:.0f} s; finished runs are reused, not recomputed).",
-              "Each seed is a different initialisation and, for per-class / fraction splits, a different "
-              "training draw; ± is the sample standard deviation (n − 1) over seeds. Wall time per run = "
-              "fit + test (+ maps for the first seed). `paper (MMLGNet)`: the only numbers the paper's "
-              "abstract gives (protocol unknown to us); `literature`: other methods at the same split "
-              "(../shared/DATASETS.md)."]
-    if args.quick:
-        header.append("QUICK MODE: synthetic scene, tiny model, untrained tiny CLIP text tower, few epochs: "
-                      "a check that the pipeline runs, not a result.")
-    write_json(args.results / "reproduce.json", {"command": command, "wall_s": round(wall, 1), "skipped": skipped,
-                                                 "failures": failures, "machine": _machine()})
-    paths = write_tables(args.results, header, skipped)
-    print(f"[reproduce] tables: {', '.join(str(p) for p in paths.values())} ({wall:.0f} s)")
+    failures: list[str] = []
+    with ResultsLock(args.results, args.wait_lock, command) as lock, sigterm_as_interrupt():
+        registry = Registry(args.results, lock)
+        executor: Executor = EXECUTORS[args.launcher]()
+        status = "interrupted"
+        try:
+            for i, run in enumerate([] if args.tables_only else plan.runs, 1):
+                failures += execute(registry, run, executor, args.force, f"[reproduce {i}/{len(plan.runs)}] {run.key}")
+            status = "finished"
+        finally:  # also when interrupted: reproduce.json states what run.json says, run by run
+            write_json(args.results / "reproduce.json", {
+                "command": command, "status": status, "wall_s": round(time.time() - start, 1), "machine": _machine(),
+                "skipped": plan.skipped, "failures": failures, "runs": summary(registry, plan.runs)})
+        paths = write_tables(args.results, *tables_header(args, plan, command, time.time() - start))
+    print(f"[reproduce] tables: {', '.join(str(p) for p in paths.values())} ({time.time() - start:.0f} s)")
     if args.wandb:
         from mmlgnet.tracking import has_api_key
 
@@ -280,6 +150,57 @@ def main(argv: list[str] | None = None) -> int:
     for f in failures:
         print(f"[reproduce] FAILED {f}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def execute(registry: Registry, run: Run, executor: Executor, force: bool, tag: str) -> list[str]:
+    """Reuse the run when finished with the plan's fingerprint, else (re)run it; returns failure lines."""
+    state, reason = registry.state(run)
+    if state == "done" and not force:
+        print(f"{tag}: done already, skipped (fingerprint {run.fingerprint.short})", flush=True)
+        return []
+    why = "--force" if state == "done" else reason
+    note = registry.clear(run, state)
+    print(f"{tag}: running (fingerprint {run.fingerprint.short})" + (f"; {why}: {note}" if note else ""), flush=True)
+    run_dir = registry.start(run, executor.name)
+    t0 = time.time()
+    try:
+        ok, error = executor(run.cli_args, run_dir)
+    except KeyboardInterrupt:
+        registry.finish(run, "interrupted", time.time() - t0, "interrupted (Ctrl-C or SIGTERM)", executor.name)
+        raise
+    info = registry.finish(run, "done" if ok else "failed", time.time() - t0, error, executor.name)
+    print(f"{tag}: {info['status']} in {info['wall_s']:.1f} s {info['error']}", flush=True)
+    return [] if info["status"] == "done" else [f"{run.key}: {info['error']}"]
+
+
+def show(plan: Plan, registry: Registry, force: bool) -> None:
+    """--dry-run: each run's fingerprint, what would happen to it, and its command."""
+    for i, run in enumerate(plan.runs, 1):
+        state, reason = registry.state(run)
+        action = "reuse (done)" if state == "done" and not force else f"run{f' ({reason})' if reason else ''}"
+        print(f"[reproduce {i}/{len(plan.runs)}] {run.key}: fingerprint {run.fingerprint.short}, would {action}: "
+              f"python -m mmlgnet {shlex.join(run.cli_args)}")
+
+
+def tables_header(args: argparse.Namespace, plan: Plan, command: str,
+                  wall: float) -> tuple[list[str], list[str], dict[tuple[str, str], str], dict[str, object]]:
+    """(header lines, skipped, plan fingerprints, meta) for write_tables."""
+    groups, _ = collect(args.results, plan.fingerprints())
+    compute = sum(float(r.get("wall_s", 0)) for g in groups for r in g.runs)
+    n_runs = sum(len(g.runs) for g in groups)
+    header = [f"Produced by `{command}` on {_machine()}: {n_runs} runs, {compute:.0f} s of fit + test + maps in "
+              f"total (this invocation: {wall:.0f} s; finished runs with the same fingerprint are reused).",
+              "Each seed is a different initialisation and, for per-class / fraction splits, a different "
+              "training draw; ± is the sample standard deviation (n − 1) over seeds. Wall time per run = "
+              "fit + test (+ maps for the first seed). `paper (MMLGNet)`: the only numbers the paper's "
+              "abstract gives (protocol unknown to us); `literature`: other methods at the same split "
+              "(../shared/DATASETS.md)."]
+    if args.quick:
+        header.append("QUICK MODE: synthetic scene, tiny model, untrained tiny CLIP text tower, few epochs: "
+                      "a check that the pipeline runs, not a result.")
+    meta = {"command": command, "wall_s": round(wall, 1), "compute_s": round(compute, 1), "n_runs": n_runs,
+            "machine": _machine(), "quick": bool(args.quick), "versions": versions()}
+    return header, plan.skipped, plan.fingerprints(), meta
 
 
 def _machine() -> str:

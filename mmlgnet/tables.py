@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
-import json
 import math
-from collections.abc import Sequence
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmlgnet.atomic import write_bytes
+from mmlgnet.atomic import write_bytes, write_json
+from mmlgnet.repro.registry import Registry
 
 #: Variant name -> table label (order = table order).
 VARIANT_LABELS: dict[str, str] = {
@@ -64,12 +67,15 @@ def fmt(m: float, s: float, digits: int = 2) -> str:
 
 @dataclass
 class Group:
-    """All finished seeds of one (setting, variant)."""
+    """The finished seeds of one (setting, variant) that share one fingerprint: one table row."""
 
     setting: str
     variant: str
-    records: list[dict[str, Any]] = field(default_factory=list)
+    fingerprint: str = ""
+    overrides: list[str] = field(default_factory=list)  # on top of the setting's configs
+    records: list[dict[str, Any]] = field(default_factory=list)  # test_metrics.json of each seed
     runs: list[dict[str, Any]] = field(default_factory=list)  # run.json of each seed
+    seeds: list[int] = field(default_factory=list)
 
     @property
     def scene(self) -> str:
@@ -82,6 +88,10 @@ class Group:
     @property
     def class_names(self) -> list[str]:
         return list(self.records[0]["per_class_accuracy"])
+
+    @property
+    def overrides_text(self) -> str:
+        return shlex.join(self.overrides) if self.overrides else "none"
 
     def stat(self, key: str) -> tuple[float, float]:
         return mean_std([float(r[key]) for r in self.records])
@@ -106,27 +116,42 @@ class Group:
         return ",".join(map(str, eps)) or "?"
 
 
-def collect(results: Path) -> list[Group]:
-    """Finished runs under results/<setting>/<variant>/seed<k>/ (test_metrics.json + run.json status done)."""
-    groups: dict[tuple[str, str], Group] = {}
-    for path in sorted(results.glob("*/*/seed*/test_metrics.json")):
-        run_dir = path.parent
-        run = _read(run_dir / "run.json") or {}
-        if run.get("status") != "done":
-            continue
-        setting, variant = run_dir.parent.parent.name, run_dir.parent.name
-        g = groups.setdefault((setting, variant), Group(setting, variant))
-        g.records.append(json.loads(path.read_text()))
-        g.runs.append(run)
+def collect(results: Path, plan: Mapping[tuple[str, str], str] | None = None) -> tuple[list[Group], list[str]]:
+    """Table rows from the registry's finished runs (run.json `done`), and notes on what was left out.
+
+    A row never mixes fingerprints: for a (setting, variant) of `plan` (-> short fingerprint) only runs of the
+    plan's fingerprint count; for any other (setting, variant) found in `results`, the fingerprint of the most
+    recently finished run. Runs of other fingerprints are named in the notes.
+    """
+    found: dict[tuple[str, str], dict[str, Group]] = {}
+    for f in Registry(results).finished():
+        fp = str(f.run.get("fingerprint") or "")
+        g = found.setdefault((f.setting, f.variant), {}).setdefault(
+            fp, Group(f.setting, f.variant, fp, list(f.run.get("overrides") or [])))
+        g.records.append(f.metrics)
+        g.runs.append(f.run)
+        g.seeds.append(f.seed)
+    groups, notes = [], []
+    for (setting, variant), by_fp in sorted(found.items()):
+        if plan is not None and (setting, variant) in plan:
+            chosen, why = plan[setting, variant], "this command's settings"
+        else:
+            chosen = max(by_fp.values(), key=lambda g: max(str(r.get("finished", "")) for r in g.runs)).fingerprint
+            why = "the most recently finished run; not in this command's plan" if plan is not None else "the latest"
+        if chosen in by_fp:
+            groups.append(by_fp[chosen])
+        others = [g for fp, g in by_fp.items() if fp != chosen]
+        if others:
+            left = ", ".join(f"{g.fingerprint or 'none'} (seeds {_seeds(g.seeds)}, overrides: {g.overrides_text})"
+                             for g in others)
+            notes.append(f"{setting} / {variant}: row from fingerprint {chosen} ({why}); finished runs of other "
+                         f"fingerprints not shown: {left}")
     order = {v: i for i, v in enumerate(VARIANT_LABELS)}
-    return sorted(groups.values(), key=lambda g: (g.setting, order.get(g.variant, 99), g.variant))
+    return sorted(groups, key=lambda g: (g.setting, order.get(g.variant, 99), g.variant)), notes
 
 
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
+def _seeds(seeds: Sequence[int]) -> str:
+    return ",".join(map(str, sorted(seeds)))
 
 
 def main_rows(groups: list[Group]) -> list[dict[str, str]]:
@@ -141,6 +166,7 @@ def main_rows(groups: list[Group]) -> list[dict[str, str]]:
             "literature, same split (OA / AA / κ)": LITERATURE.get((g.scene, g.protocol), "–")
             if g.variant == "mmlgnet" else "",
             "train / test px": f"{tr} / {te}", "wall s / run": fmt(*g.wall(), digits=1),
+            "fingerprint": g.fingerprint, "overrides": g.overrides_text,
         })
     return rows
 
@@ -180,7 +206,7 @@ def class_rows(groups: list[Group], setting: str) -> tuple[list[str], list[list[
 
 def _md(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(r) + " |" for r in rows]
+    out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]  # an override may hold |
     return "\n".join(out)
 
 
@@ -207,7 +233,7 @@ def csv_rows(groups: list[Group]) -> list[dict[str, Any]]:
         tr, te = g.totals()
         base = {"setting": g.setting, "scene": g.scene, "split": g.protocol, "variant": g.variant,
                 "n_seeds": len(g.records), "epochs": g.epochs(), "train_pixels": tr, "test_pixels": te,
-                "wall_s_mean": round(g.wall()[0], 1)}
+                "wall_s_mean": round(g.wall()[0], 1), "fingerprint": g.fingerprint, "overrides": g.overrides_text}
         metrics = [(k, g.stat(k), PAPER_OA.get((g.scene, g.variant), "") if k == "OA" else "") for k in ("OA", "AA", "kappa")]
         metrics += [(f"acc:{n}", g.class_stat(n), PAPER_CLASS.get((g.scene, n), "") if g.variant == "mmlgnet" else "")
                     for n in g.class_names]
@@ -217,10 +243,34 @@ def csv_rows(groups: list[Group]) -> list[dict[str, Any]]:
     return out
 
 
-def write_tables(results: Path, header_lines: Sequence[str] = (), skipped: Sequence[str] = ()) -> dict[str, Path]:
-    """Write results/tables.{md,csv,tex} from every finished run under `results`; returns the paths."""
-    groups = collect(results)
-    md = ["# Results", "", *header_lines, ""]
+def json_rows(groups: list[Group]) -> list[dict[str, Any]]:
+    """tables.json: one object per row with the numbers unformatted (std null for one seed)."""
+    out = []
+    for g in groups:
+        tr, te = g.totals()
+        out.append({"setting": g.setting, "scene": g.scene, "split": g.protocol, "variant": g.variant,
+                    "label": VARIANT_LABELS.get(g.variant, g.variant), "fingerprint": g.fingerprint,
+                    "overrides": g.overrides, "seeds": sorted(g.seeds), "epochs": g.epochs(),
+                    "train_pixels": tr, "test_pixels": te, "wall_s": list(g.wall()),
+                    **{k: list(g.stat(k)) for k in ("OA", "AA", "kappa")}})
+    return out
+
+
+FINGERPRINT_NOTE = ("`fingerprint`: short hash of everything that decides a row's numbers (the resolved config "
+                    "after all overrides, the data files' size + sha256, package versions); all seeds of a row "
+                    "share it. `overrides`: the options on top of the setting's config files.")
+
+
+def write_tables(results: Path, header_lines: Sequence[str] = (), skipped: Sequence[str] = (),
+                 plan: Mapping[tuple[str, str], str] | None = None,
+                 meta: Mapping[str, Any] | None = None) -> dict[str, Path]:
+    """Write results/tables.{md,csv,tex,json} from the registry's finished runs; returns the paths.
+
+    `plan`: (setting, variant) -> the fingerprint this command would run (rows use only runs of it);
+    `meta`: what produced the tables (command, wall time, machine), copied into tables.json.
+    """
+    groups, notes = collect(results, plan)
+    md = ["# Results", "", *header_lines, "", FINGERPRINT_NOTE, ""]
     tex = ["% generated by python -m mmlgnet.reproduce; needs \\usepackage{booktabs}", ""]
     main = main_rows(groups)
     if main:
@@ -238,6 +288,9 @@ def write_tables(results: Path, header_lines: Sequence[str] = (), skipped: Seque
         title = f"Per-class accuracy (%), {setting} (split {g0.protocol}; train/test = pixels per class)"
         md += [f"## {title}", "", _md(header, rows), ""]
         tex.append(_tex(header, rows, title))
+    if notes:
+        md += ["## Runs left out of the rows", "", *(f"- {n}" for n in notes), ""]
+        tex += [f"% left out: {n}" for n in notes]
     if skipped:
         md += ["## Not run", "", *(f"- {s}" for s in skipped), ""]
         tex += [f"% not run: {s}" for s in skipped]
@@ -251,4 +304,46 @@ def write_tables(results: Path, header_lines: Sequence[str] = (), skipped: Seque
         "md": write_bytes(results / "tables.md", "\n".join(md).encode()),
         "csv": write_bytes(results / "tables.csv", buf.getvalue().encode()),
         "tex": write_bytes(results / "tables.tex", "\n".join(tex).encode()),
+        "json": write_json(results / "tables.json", {"meta": dict(meta or {}), "header": list(header_lines),
+                                                      "rows": json_rows(groups), "notes": notes,
+                                                      "skipped": list(skipped)}),
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m mmlgnet.tables RESULTS --readme README.md`: the README's quick-mode block from RESULTS/tables.json."""
+    from mmlgnet.errors import UserError
+    from mmlgnet.repro.checks import read_strict_json
+    from mmlgnet.repro.readme import SNAPSHOT, render_block, replace_block
+
+    p = argparse.ArgumentParser(prog="python -m mmlgnet.tables", description=main.__doc__)
+    p.add_argument("results", type=Path, help="results folder of a `python -m mmlgnet.reproduce --quick` run")
+    p.add_argument("--readme", type=Path, help="replace the quick-table block of this file (else print the block)")
+    p.add_argument("--snapshot", type=Path, default=Path(SNAPSHOT),
+                   help="with --readme: keep a copy of the tables.json the block is rendered from here")
+    args = p.parse_args(argv)
+    source = args.results / "tables.json"
+    try:
+        try:
+            snapshot = read_strict_json(source)
+        except (OSError, ValueError) as e:
+            raise UserError(f"cannot read {source} ({e}): run `python -m mmlgnet.reproduce --quick --results "
+                            f"{args.results}` first (it writes tables.json).") from None
+        if not (snapshot.get("meta") or {}).get("quick"):
+            raise UserError(f"{source} is not from a --quick run: the README block shows the quick mode only.")
+        block = render_block(snapshot, str(args.snapshot))
+        if args.readme is None:
+            print(block)
+            return 0
+        text = args.readme.read_text()
+        write_json(args.snapshot, snapshot)
+        write_bytes(args.readme, replace_block(text, block, args.readme).encode())
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"[tables] {args.readme}: quick-table block rendered from {args.snapshot}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The pieces of `python -m mmlgnet.reproduce`: plan, fingerprints, results lock, registry, executors, checks."""

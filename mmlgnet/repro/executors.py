@@ -1,0 +1,131 @@
+"""Executors: run one `python -m mmlgnet ...` in this process or in a child process; one interface.
+
+An executor returns (ok, error text) and lets KeyboardInterrupt through, so the runner can mark the run
+`interrupted`. The subprocess executor starts the child in its own session (process group): a Ctrl-C or
+SIGTERM of the runner is forwarded as SIGTERM to the whole group (SIGKILL after a grace period) and waited
+for, so no orphan goes on writing into the run folder; on Linux the child is also told to die with its parent
+(PR_SET_PDEATHSIG), which covers a runner killed by SIGKILL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Protocol
+
+import psutil
+
+
+class Executor(Protocol):
+    name: str
+
+    def __call__(self, cli_args: Sequence[str], run_dir: Path) -> tuple[bool, str]: ...
+
+
+class InProcess:
+    """`mmlgnet.cli.main(cli_args)` in this process: no start-up cost; a crash is recorded, not fatal."""
+
+    name = "inprocess"
+
+    def __call__(self, cli_args: Sequence[str], run_dir: Path) -> tuple[bool, str]:
+        from mmlgnet import tracking
+        from mmlgnet.cli import main
+
+        try:
+            main(list(cli_args))
+            return True, ""
+        except KeyboardInterrupt:
+            tracking.finish(exit_code=130)
+            raise
+        except BaseException as e:  # noqa: BLE001 (SystemExit from argument errors included): record, go on
+            tracking.finish(exit_code=1)
+            return False, f"{type(e).__name__}: {e}"
+
+
+class Subprocess:
+    """`python -m mmlgnet cli_args` in its own process group, output in `<run_dir>/cli.log`; isolates crashes."""
+
+    name = "subprocess"
+
+    def __init__(self, grace_s: float = 10.0) -> None:
+        self.grace_s = grace_s
+
+    def __call__(self, cli_args: Sequence[str], run_dir: Path) -> tuple[bool, str]:
+        log = run_dir / "cli.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "mmlgnet", *cli_args], stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
+            try:
+                rc = proc.wait()
+            except BaseException:
+                stop(proc, self.grace_s)
+                raise
+        return (True, "") if rc == 0 else (False, f"exit code {rc}: {_last_line(log)} (log: {log})")
+
+
+EXECUTORS: dict[str, type[InProcess] | type[Subprocess]] = {"inprocess": InProcess, "subprocess": Subprocess}
+
+
+def stop(proc: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
+    """SIGTERM the child's process group (and any descendant that left it), SIGKILL what is left after grace_s."""
+    try:
+        descendants = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        descendants = []
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGTERM)  # start_new_session: the group id is the child's pid
+    for p in descendants:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.terminate()
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    _, alive = psutil.wait_procs(descendants, timeout=grace_s)
+    for p in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
+    psutil.wait_procs(alive, timeout=grace_s)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises KeyboardInterrupt (like Ctrl-C) so runs are marked `interrupted`."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the parent dies (Linux prctl; no-op elsewhere)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG = 1
+
+
+def _last_line(log: Path) -> str:
+    try:
+        lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    errors = [ln for ln in lines if ln.startswith("error:")]  # the CLI's one-line user error, when there is one
+    return (errors or lines or ["no output"])[-1][:300]

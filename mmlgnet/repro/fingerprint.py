@@ -1,0 +1,163 @@
+"""Fingerprint of a run: its fully resolved config (from the real CLI parser), data files and package versions.
+
+A finished run is reused only when its fingerprint equals the plan's. The config is resolved by the real
+LightningCLI parser (`fit ... --print_config`, in-process, nothing instantiated), so every config file, every
+override and every default takes part exactly as the run will see it; nothing here re-implements merging.
+
+Left out, because they cannot change the numbers (`EXCLUDED`): where logs go (`trainer.logger`, including
+W&B project/name/tags, and `trainer.default_root_dir`), progress bar and model summary, the data folder's path
+`data.root` (replaced by the identity of the files in it), the text-embedding cache folder
+`model.text_cache_dir` (its content is validated on load) and the full-scene maps written after the test
+(`predict_after_fit`, `predict_writer`). The seeds (`seed_everything`, `data.split_seed`) are set by the runner
+per seed: the fingerprint holds `"<seed>"` there, so all seeds of one row share one fingerprint (a seed fixed by
+an extra override keeps its value).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import json
+from collections.abc import Sequence
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import mmlgnet
+from mmlgnet.errors import ConfigError
+
+#: Config keys that cannot change a run's numbers, with the reason (documented in the README).
+EXCLUDED: dict[str, str] = {
+    "trainer.logger": "where logs go (CSV folder, W&B project/name/group/tags)",
+    "trainer.default_root_dir": "where logs and checkpoints go",
+    "trainer.enable_progress_bar": "console output only",
+    "trainer.enable_model_summary": "console output only",
+    "data.root": "the data folder's path: replaced by the size + sha256 of every file in it",
+    "model.text_cache_dir": "where text embeddings are cached (validated on load)",
+    "predict_after_fit": "full-scene maps are written after the test: they do not change the numbers",
+    "predict_writer": "full-scene maps are written after the test: they do not change the numbers",
+}
+#: Set by the runner to the run's seed: the fingerprint holds SEED_PLACEHOLDER there.
+SEED_KEYS = ("seed_everything", "data.split_seed")
+SEED_PLACEHOLDER = "<seed>"
+#: The seed the plan's configs are resolved with: replaced by SEED_PLACEHOLDER wherever it survives.
+SENTINEL_SEED = 1_234_567_891
+PRETRAINED_KEYS = ("model.clip_pretrained", "model.text_pretrained")  # a local weights file is hashed too
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """`short` (12 hex digits, shown in tables) and `full` sha256 of `payload` (saved as fingerprint.json)."""
+
+    short: str
+    full: str
+    payload: dict[str, Any] = field(compare=False, repr=False)
+
+    @property
+    def max_epochs(self) -> int | None:
+        return _get(self.payload["config"], "trainer.max_epochs")
+
+
+def resolved_config(cli_args: Sequence[str], what: str = "") -> dict[str, Any]:
+    """The config `python -m mmlgnet <cli_args>` would run with, as the real CLI parser resolves it.
+
+    Raises ConfigError (with the parser's message) when the options do not parse, so a typo in an override
+    is reported before anything runs.
+    """
+    from mmlgnet.cli import main  # Lightning: imported only when a plan is made
+
+    out, err = io.StringIO(), io.StringIO()
+    code: Any = "no exit"
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            main([*cli_args, "--print_config"])
+    except SystemExit as e:
+        code = e.code
+    if code not in (0, None):
+        tail = "\n".join(err.getvalue().strip().splitlines()[-4:])
+        raise ConfigError(f"The options of {what or 'a run'} do not parse (exit code {code}): {tail}\n"
+                          "Fix the option named above (extra overrides go after `--`); see "
+                          "`python -m mmlgnet fit --help`.")
+    cfg = yaml.safe_load(out.getvalue())
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"`fit --print_config` printed no config for {what or 'a run'}: {out.getvalue()[:200]!r}")
+    return cfg
+
+
+class Fingerprinter:
+    """Fingerprints runs; hashes each data folder once per invocation (one instance per invocation)."""
+
+    def __init__(self) -> None:
+        self._files: dict[Path, dict[str, dict[str, Any]]] = {}
+
+    def __call__(self, cli_args: Sequence[str], what: str = "") -> Fingerprint:
+        """`cli_args` must set the seeds to SENTINEL_SEED (the plan does): they become SEED_PLACEHOLDER."""
+        return self.of_config(resolved_config(cli_args, what))
+
+    def of_config(self, cfg: dict[str, Any]) -> Fingerprint:
+        payload = {
+            "config": normalise(cfg),
+            "data": self.data_identity(cfg),
+            "weights": {k: self.file_identity(Path(v)) for k in PRETRAINED_KEYS
+                        if isinstance(v := _get(cfg, k), str) and Path(v).is_file()},
+            "versions": versions(),
+        }
+        full = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+        return Fingerprint(full[:12], full, payload)
+
+    def data_identity(self, cfg: dict[str, Any]) -> dict[str, Any]:
+        """{"scene", "files": {relative path: {size, sha256}}} of every non-hidden file the scene may read.
+
+        The synthetic scene has no files: its generator settings (`data.synthetic_*`) are in the config.
+        A real scene's files are those under `data.root` (default data/<scene>); a scene card's, those beside it.
+        """
+        scene = str(_get(cfg, "data.scene"))
+        if scene == "synthetic":
+            return {"scene": scene, "files": "generated from the data.synthetic_* options of the config"}
+        card = Path(scene)
+        root = card.parent if card.suffix in (".yaml", ".yml") else Path(_get(cfg, "data.root") or Path("data") / scene)
+        key = root.resolve()
+        if key not in self._files:
+            files = sorted(p for p in key.rglob("*") if p.is_file()
+                           and not any(part.startswith(".") for part in p.relative_to(key).parts))
+            self._files[key] = {p.relative_to(key).as_posix(): self.file_identity(p) for p in files}
+        return {"scene": scene, "files": self._files[key]}
+
+    @staticmethod
+    def file_identity(path: Path) -> dict[str, Any]:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        return {"size": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def normalise(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The config without EXCLUDED keys and with the runner's seeds replaced by SEED_PLACEHOLDER."""
+    out = copy.deepcopy(cfg)
+    for key in EXCLUDED:
+        parent = _get(out, key.rpartition(".")[0]) if "." in key else out
+        if isinstance(parent, dict):
+            parent.pop(key.rpartition(".")[2], None)
+    for key in SEED_KEYS:
+        if _get(out, key) == SENTINEL_SEED:
+            head, _, last = key.rpartition(".")
+            (_get(out, head) if head else out)[last] = SEED_PLACEHOLDER
+    return out
+
+
+def versions() -> dict[str, str]:
+    import lightning
+    import torch
+
+    return {"mmlgnet": mmlgnet.__version__, "torch": str(torch.__version__), "lightning": lightning.__version__}
+
+
+def _get(cfg: Any, dotted: str) -> Any:
+    for part in dotted.split(".") if dotted else ():
+        cfg = cfg.get(part) if isinstance(cfg, dict) else None
+    return cfg

@@ -1,0 +1,154 @@
+"""The results folder as a registry: a run.json per run attempt, its state, an atomic "done", safe clean-up.
+
+Layout: `<results>/<setting>/<variant>/seed<k>/` holds one run attempt: `run.json` (written by the runner
+first, status `running`, then `done` / `failed` / `interrupted`), `fingerprint.json` (what the fingerprint
+was computed from), the CLI's outputs (test_metrics.json, checkpoints, metrics.csv, maps/) and, with the
+subprocess launcher, `cli.log`. A run is `done` only after its test_metrics.json passed `metrics_problems`.
+
+Clean-up rules: a finished run (stale fingerprint, failed re-check, or --force) is never deleted, it is moved
+aside to `seed<k>.<why>-<time>/`; a folder without our run.json (not created by a run attempt) is moved aside
+too; only an unfinished attempt we recorded (`running`/`failed`/`interrupted`) is deleted. Both happen only
+while the results lock is held.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from mmlgnet.atomic import write_json
+from mmlgnet.repro.checks import metrics_problems, read_strict_json
+from mmlgnet.repro.lock import ResultsLock
+from mmlgnet.repro.plan import Run, run_dir
+
+CREATED_BY = "mmlgnet.reproduce"
+RUN_DIR_NAME = re.compile(r"seed\d+")
+State = Literal["absent", "done", "stale", "invalid", "attempt", "foreign"]
+ATTEMPT_STATUSES = ("running", "failed", "interrupted")
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A finished run as the tables see it."""
+
+    setting: str
+    variant: str
+    seed: int
+    run: dict[str, Any]  # run.json
+    metrics: dict[str, Any]  # test_metrics.json
+
+
+class Registry:
+    def __init__(self, results: Path, lock: ResultsLock | None = None) -> None:
+        self.results, self.lock = Path(results), lock
+
+    def dir(self, run: Run) -> Path:
+        return run_dir(self.results, run.setting, run.variant, run.seed)
+
+    @staticmethod
+    def read(directory: Path) -> dict[str, Any] | None:
+        """The run.json of `directory` when a run attempt of ours wrote it, else None."""
+        try:
+            info = read_strict_json(directory / "run.json")
+        except (OSError, ValueError):
+            return None
+        return info if isinstance(info, dict) and info.get("created_by") == CREATED_BY else None
+
+    def state(self, run: Run) -> tuple[State, str]:
+        """(state, reason) of the run's folder against the plan: only `done` may be reused."""
+        d = self.dir(run)
+        if not d.exists():
+            return "absent", ""
+        info = self.read(d)
+        if info is None:
+            return "foreign", f"{d} has no run.json written by a reproduce run attempt"
+        if info.get("status") != "done":
+            return "attempt", f"an earlier attempt ended {info.get('status')!r}"
+        if info.get("fingerprint_sha256") != run.fingerprint.full:
+            return "stale", f"settings changed (fingerprint {info.get('fingerprint')} -> {run.fingerprint.short})"
+        problems = metrics_problems(d / "test_metrics.json", run.setting.scene, run.setting.protocol, run.seed)
+        if problems:
+            return "invalid", f"its test_metrics.json no longer passes the check: {'; '.join(problems)}"
+        return "done", ""
+
+    def clear(self, run: Run, state: State) -> str:
+        """Make room for a new attempt; returns what was done. Finished or foreign folders are moved aside."""
+        d = self.dir(run)
+        if state == "absent":
+            return ""
+        if self.lock is None or not self.lock.held:
+            raise RuntimeError(f"refusing to touch {d} without holding the results lock")
+        if state == "attempt":
+            shutil.rmtree(d)
+            return "unfinished attempt removed"
+        aside = _aside_name(d, {"done": "replaced", "foreign": "foreign"}.get(state, state))
+        os.replace(d, aside)
+        return f"old folder kept as {aside}"
+
+    def start(self, run: Run, launcher: str) -> Path:
+        """Create the run folder and record the attempt (status `running`) before anything runs."""
+        d = self.dir(run)
+        d.mkdir(parents=True)
+        write_json(d / "fingerprint.json", {"fingerprint": run.fingerprint.short,
+                                            "sha256": run.fingerprint.full, **run.fingerprint.payload})
+        write_json(d / "run.json", self.describe(run, "running", launcher=launcher))
+        return d
+
+    def finish(self, run: Run, status: str, wall_s: float, error: str = "", launcher: str = "") -> dict[str, Any]:
+        """Record how the attempt ended. `done` is checked here: failing metrics turn it into `failed`."""
+        d = self.dir(run)
+        if status == "done":
+            problems = metrics_problems(d / "test_metrics.json", run.setting.scene, run.setting.protocol, run.seed)
+            if problems:
+                status, error = "failed", "not a finished result: " + "; ".join(problems)
+        info = self.describe(run, status, launcher=launcher, error=error, wall_s=round(wall_s, 2),
+                             finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        write_json(d / "run.json", info)  # atomic: readers see the old state or the new one, never half
+        return info
+
+    def describe(self, run: Run, status: str, **more: Any) -> dict[str, Any]:
+        return {"status": status, "created_by": CREATED_BY, "setting": run.setting.slug, "scene": run.setting.scene,
+                "protocol": run.setting.protocol, "variant": run.variant.name, "seed": run.seed,
+                "fingerprint": run.fingerprint.short, "fingerprint_sha256": run.fingerprint.full,
+                "overrides": list(run.overrides), "max_epochs": run.fingerprint.max_epochs, "maps": run.maps,
+                "runner": {"pid": os.getpid(), "host": socket.gethostname()},
+                "command": "python -m mmlgnet " + shlex.join(run.cli_args), **more}
+
+    def finished(self) -> Iterator[Finished]:
+        """Every run folder `<setting>/<variant>/seed<k>` of ours with status done and readable metrics."""
+        for d in sorted(self.results.glob("*/*/seed*")):
+            if not (d.is_dir() and RUN_DIR_NAME.fullmatch(d.name)):
+                continue  # seed<k>.stale-<time> and other folders moved aside
+            info = self.read(d)
+            if info is None or info.get("status") != "done":
+                continue
+            try:
+                metrics = read_strict_json(d / "test_metrics.json")
+            except (OSError, ValueError):
+                continue
+            yield Finished(d.parent.parent.name, d.parent.name, int(d.name[4:]), info, metrics)
+
+
+def _aside_name(d: Path, why: str) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    aside, n = d.with_name(f"{d.name}.{why}-{stamp}"), 1
+    while aside.exists():
+        aside, n = d.with_name(f"{d.name}.{why}-{stamp}-{n}"), n + 1
+    return aside
+
+
+def summary(registry: Registry, runs: list[Run]) -> list[dict[str, Any]]:
+    """Each planned run's state as its run.json says (reproduce.json lists this: it agrees by construction)."""
+    out = []
+    for run in runs:
+        info = registry.read(registry.dir(run)) or {}
+        out.append({"run": run.key, "status": info.get("status", "not run"), "fingerprint": info.get("fingerprint")})
+    return out
