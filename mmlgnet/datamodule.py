@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -10,20 +11,35 @@ from typing import Any, Literal
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader
 
 from mmlgnet.atomic import save_npz, write_json
+from mmlgnet.download import DataError
+from mmlgnet.errors import ConfigError
 from mmlgnet.models import Modality
+from mmlgnet.normalization import NORMALIZATIONS, nodata_mask, outlier_bands
 from mmlgnet.patches import Normalization, PatchGatherer, check_patch_size, normalize_bands, pad_scene
 from mmlgnet.sampling import PatchDataset, PixelBatchSampler, PixelIndexDataset
 from mmlgnet.scenes import SPECS, Scene, load_scene
-from mmlgnet.splits import Split, make_split
-from mmlgnet.synthetic import make_synthetic_scene
+from mmlgnet.splits import Split, check_val_fraction, make_split, parse_protocol
+from mmlgnet.synthetic import MAX_SYNTHETIC_CLASSES, make_synthetic_scene
 
 log = logging.getLogger(__name__)
 
 Batch = dict[str, torch.Tensor]
+
+
+def _check_int(option: str, value: int, minimum: int, maximum: int | None = None) -> None:
+    if (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum
+            or (maximum is not None and value > maximum)):
+        bounds = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
+        raise ConfigError(f"--data.{option} {value!r}: expected an integer {bounds}.")
+
+
+def _check_choice(option: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ConfigError(f"--data.{option} {value!r}: use one of {tuple(choices)}.")
 
 
 class HSILidarDataModule(L.LightningDataModule):
@@ -41,11 +57,22 @@ class HSILidarDataModule(L.LightningDataModule):
         split: `standard` (published TR/TS maps), `per_class:N` or `fraction:p`.
         split_seed: seed of the drawn protocols and of the validation carve-out.
         val_fraction: share of the training pixels held out for validation (0: none; never the test set).
+            round(val_fraction * n) pixels per class: a value that holds out none at all is an error, one
+            that misses some classes a warning; both name the smallest value that serves every class.
+        allow_empty_train_classes: accept a split in which a class has no training pixel (by default an
+            error: the published TRLabel map lacking a class is almost always the wrong file). Holding classes
+            out of training on purpose is the open-vocabulary case, planned as `--data.unseen_classes`.
         patch_size: P, odd.
         batch_size: training pixels per step (per process under DDP).
         eval_batch_size: pixels per step for validation, test and full-scene prediction.
         lidar_channels: keep the first N LiDAR rasters (MUUFL has 2; the paper's notation has 1).
         normalization: per-band statistics over all scene pixels: z-score (`standard`), `minmax` or `none`.
+            A band whose extreme value lies > 1e3 robust spreads (MAD) from its median is reported with a
+            warning: its statistics are ruled by that value (usually a fill value: see `nodata`).
+        nodata: a fill value (e.g. 1e30 or -9999) marking missing measurements in the HSI/LiDAR files.
+            Entries equal to it (compared in float32) are left out of their band's statistics and replaced
+            by the band's mean (0 after z-scoring) before patches are cut. A labelled pixel with nodata in a
+            served modality is an error naming the file: it cannot be classified from missing data.
         modalities: which inputs to serve (linked from `model.modalities` by the CLI).
         pipeline: `device` (vectorised gather on the device) or `per_sample` (reference DataLoader path).
         num_workers: DataLoader workers of the `per_sample` path (the `device` path needs none).
@@ -61,11 +88,13 @@ class HSILidarDataModule(L.LightningDataModule):
         split: str = "standard",
         split_seed: int = 0,
         val_fraction: float = 0.0,
+        allow_empty_train_classes: bool = False,
         patch_size: int = 11,
         batch_size: int = 64,
         eval_batch_size: int = 1024,
         lidar_channels: int | None = None,
         normalization: Normalization = "standard",
+        nodata: float | None = None,
         modalities: Sequence[Modality] = ("hsi", "lidar"),
         pipeline: Literal["device", "per_sample"] = "device",
         num_workers: int = 0,
@@ -75,14 +104,30 @@ class HSILidarDataModule(L.LightningDataModule):
         synthetic_seed: int = 0,
     ) -> None:
         super().__init__()
+        # Every option is checked here, before any file is read or any epoch is run.
         check_patch_size(patch_size)  # odd and positive; the scene-size check waits for setup()
-        if pipeline not in ("device", "per_sample"):
-            raise ValueError(f"pipeline={pipeline!r}: use 'device' or 'per_sample'.")
+        parse_protocol(split)
+        check_val_fraction(val_fraction)
+        _check_int("batch_size", batch_size, 1)
+        _check_int("eval_batch_size", eval_batch_size, 1)
+        _check_int("num_workers", num_workers, 0)
+        if lidar_channels is not None:
+            _check_int("lidar_channels", lidar_channels, 1)
+        _check_choice("pipeline", pipeline, ("device", "per_sample"))
+        _check_choice("normalization", normalization, NORMALIZATIONS)
+        if nodata is not None and not math.isfinite(nodata):
+            raise ConfigError(f"--data.nodata {nodata}: expected a finite fill value (e.g. 1e30 or -9999). NaN and "
+                              f"inf entries are refused when the files are read: fill them before loading.")
+        if scene == "synthetic":
+            _check_int("synthetic_height", synthetic_height, 1)
+            _check_int("synthetic_width", synthetic_width, 1)
+            _check_int("synthetic_classes", synthetic_classes, 2, MAX_SYNTHETIC_CLASSES)
         self.scene_name, self.root = scene, Path(root) if root else Path("data") / scene
         self.download, self.verify = download, verify
         self.split_protocol, self.split_seed, self.val_fraction = split, split_seed, val_fraction
+        self.allow_empty_train_classes = allow_empty_train_classes
         self.patch_size, self.batch_size, self.eval_batch_size = patch_size, batch_size, eval_batch_size
-        self.lidar_channels, self.normalization = lidar_channels, normalization
+        self.lidar_channels, self.normalization, self.nodata = lidar_channels, normalization, nodata
         self.modalities = tuple(modalities)
         self.pipeline, self.num_workers = pipeline, num_workers
         self.synthetic = dict(
@@ -129,7 +174,8 @@ class HSILidarDataModule(L.LightningDataModule):
         if self._split is None:
             s = self.scene
             self._split = make_split(
-                s.labels, s.class_names, self.split_protocol, self.split_seed, s.train_map, s.test_map, self.val_fraction
+                s.labels, s.class_names, self.split_protocol, self.split_seed, s.train_map, s.test_map,
+                self.val_fraction, self.allow_empty_train_classes, train_source=s.source("train"),
             )
         return self._split
 
@@ -146,18 +192,49 @@ class HSILidarDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         s = self.scene
         check_patch_size(self.patch_size, s.height, s.width)
+        self.split  # noqa: B018 -- drawn (and checked: empty classes, val_fraction) before any model step
         if not self._padded:
             cubes = {"hsi": s.hsi, "lidar": s.lidar}
             for name in self.modalities:
-                if cubes[name] is None:
-                    raise ValueError(f"modality {name!r} requested but the scene {s.name!r} has no {name} data.")
-                self._padded[name] = pad_scene(normalize_bands(cubes[name], self.normalization), self.patch_size)
+                cube = cubes[name]
+                if cube is None:
+                    raise ConfigError(f"--model.modalities asks for {name!r} but the scene {s.name!r} has no "
+                                      f"{name} data: add its file, or drop {name!r} from --model.modalities.")
+                self._check_bands(name, cube)
+                self._padded[name] = pad_scene(normalize_bands(cube, self.normalization, self.nodata), self.patch_size)
                 self._gatherers[name] = PatchGatherer(self._padded[name], s.width, self.patch_size)
         trainer = self._trainer_or_none()
         if trainer is not None and stage in ("fit", None):
             log_dir = trainer.log_dir  # on every rank: under DDP log_dir is a broadcast (a collective)
             if trainer.is_global_zero:
                 self._report_split(log_dir)
+
+    def _check_bands(self, name: str, cube: np.ndarray) -> None:
+        """Refuse labelled pixels holding `nodata`; warn (once per modality) about outlier-ruled bands."""
+        s, where = self.scene, self.scene.source(name)
+        if self.nodata is not None:
+            missing = nodata_mask(cube, self.nodata)  # (H, W, C)
+            hit = missing.any(axis=2) & (s.labels > 0)  # (H, W)
+            if hit.any():
+                row, col = (int(i) for i in np.argwhere(hit)[0])
+                raise DataError(
+                    f"{where}: {int(hit.sum())} labelled pixel(s) hold the nodata value {self.nodata:g} "
+                    f"(--data.nodata) in some {name} band, first at (row, col) ({row}, {col}), class "
+                    f"{s.labels[row, col]}; they cannot be classified from missing data. Set them to 0 "
+                    f"(unlabelled) in the label map, fill the values, or drop --data.nodata if "
+                    f"{self.nodata:g} is a real measurement."
+                )
+            if missing.any():
+                rank_zero_info(f"{where}: {int(missing.sum())} {name} entries equal --data.nodata {self.nodata:g}: "
+                               f"left out of the band statistics and filled with the band mean.")
+        flagged = outlier_bands(cube, self.nodata)
+        if flagged:
+            shown = "; ".join(b.describe() for b in flagged[:5]) + (f"; and {len(flagged) - 5} more" if len(flagged) > 5 else "")
+            rank_zero_warn(
+                f"{where}: {len(flagged)} of {cube.shape[2]} {name} band(s) have statistics ruled by outliers "
+                f"({shown}). Normalising such a band squeezes all its other pixels into a sliver around one value. "
+                f"If {flagged[0].value:.6g} is a fill value, pass --data.nodata {flagged[0].value:.6g}."
+            )
 
     def _trainer_or_none(self) -> Any:
         return getattr(self, "trainer", None)

@@ -75,10 +75,10 @@ def _unreadable(path: Path, key: str, version: str, err: Exception) -> DataError
                      f"({type(err).__name__}: {err}). {_HOW}")
 
 
-def _numeric(path: Path, key: str, array: object) -> np.ndarray:
+def _numeric(path: Path, key: str, array: Any) -> np.ndarray:
     """The array if it is real numbers or booleans; a DataError naming the file and the key otherwise."""
     if scipy.sparse.issparse(array):  # a MATLAB sparse matrix (v5)
-        array = array.toarray()  # type: ignore[union-attr]
+        array = array.toarray()
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
         dtype = getattr(array, "dtype", type(array).__name__)
         what = _KIND.get(getattr(dtype, "kind", ""), f"a {dtype}")

@@ -1,45 +1,32 @@
-"""Band normalisation, reflect padding and vectorised P×P patch gathering from a padded scene tensor."""
+"""Reflect padding and vectorised P×P patch gathering from a padded scene tensor (normalisation: normalization.py)."""
 
 from __future__ import annotations
-
-from typing import Literal
 
 import numpy as np
 import torch
 
-Normalization = Literal["standard", "minmax", "none"]
+from mmlgnet.errors import ConfigError
+from mmlgnet.normalization import Normalization, normalize_bands
+
+__all__ = ["Normalization", "PatchGatherer", "check_patch_size", "normalize_bands", "pad_scene"]
 
 
-def normalize_bands(cube: np.ndarray, mode: Normalization = "standard") -> np.ndarray:
-    """Normalise each band of a (H, W, C) cube with statistics over ALL pixels of the scene.
-
-    `standard`: (x - mean_c) / std_c; `minmax`: (x - min_c) / (max_c - min_c) (the community's usual
-    choice); `none`: unchanged. The statistics use every pixel, labelled or not, and never the labels:
-    this is the transductive convention of HSI papers, stated in the README. Constant bands map to 0.
-    """
-    x = cube.astype(np.float32, copy=False)
-    if mode == "none":
-        return x
-    if mode == "standard":
-        centre, spread = x.mean(axis=(0, 1)), x.std(axis=(0, 1))
-    elif mode == "minmax":
-        centre, spread = x.min(axis=(0, 1)), np.ptp(x, axis=(0, 1))
-    else:
-        raise ValueError(f"normalization={mode!r}: use 'standard', 'minmax' or 'none'.")
-    spread = np.where(spread > 0, spread, 1.0).astype(np.float32)
-    return ((x - centre) / spread).astype(np.float32)
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def check_patch_size(patch_size: int, height: int | None = None, width: int | None = None) -> int:
     """Validate P: odd and ≥ 1; with a scene size, also half-width < min(H, W) (reflect padding needs that)."""
-    if patch_size < 1 or patch_size % 2 == 0:
-        hint = patch_size + 1 if patch_size > 0 else 11
-        raise ValueError(
-            f"patch_size={patch_size} must be a positive odd number so the patch is centred on its pixel "
+    if not _is_int(patch_size) or patch_size < 1 or patch_size % 2 == 0:
+        hint = patch_size + 1 if _is_int(patch_size) and patch_size > 0 else 11
+        raise ConfigError(
+            f"--data.patch_size {patch_size}: expected a positive odd integer so the patch is centred on its pixel "
             f"(e.g. --data.patch_size {hint})."
         )
     if height is not None and width is not None and patch_size // 2 >= min(height, width):
-        raise ValueError(f"patch_size={patch_size} is too large for a {height}×{width} scene: use a smaller odd P.")
+        largest = 2 * (min(height, width) - 1) + 1
+        raise ConfigError(f"--data.patch_size {patch_size} is too large for a {height}×{width} scene: use an odd "
+                          f"value of at most {largest}.")
     return patch_size
 
 

@@ -48,7 +48,7 @@ class PixelBatchSampler(DistributedSampler):
             perm = torch.cat([perm, perm[: self.total_size - self.num_items]])
         return perm[self.rank :: self.num_replicas]
 
-    def __iter__(self) -> Iterator[torch.Tensor]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[torch.Tensor]:
         positions = self._positions()
         for start in range(0, len(positions), self.batch_size):
             batch = positions[start : start + self.batch_size]

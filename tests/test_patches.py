@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from mmlgnet.errors import ConfigError
 from mmlgnet.patches import PatchGatherer, check_patch_size, normalize_bands, pad_scene
 from mmlgnet.sampling import PatchDataset, PixelBatchSampler, PixelIndexDataset
 
@@ -106,3 +107,11 @@ def test_index_dataset_returns_indices_and_targets():
     ds = PixelIndexDataset(np.array([5, 9, 12]), np.array([0, 2, 1]))
     idx, tgt = ds[torch.tensor([2, 0])]
     assert idx.tolist() == [12, 5] and tgt.tolist() == [1, 0]
+
+
+@pytest.mark.parametrize(("bad", "hint"), [(4, "--data.patch_size 5"), (-1, "--data.patch_size 11"), (2.0, "--data.patch_size 11")])
+def test_patch_size_error_is_a_config_error_naming_the_option(bad, hint):
+    with pytest.raises(ConfigError, match=hint):
+        check_patch_size(bad)
+    with pytest.raises(ConfigError, match="at most 15"):
+        check_patch_size(17, 8, 100)

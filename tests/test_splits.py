@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mmlgnet.splits import SplitError, make_split, parse_protocol
+from mmlgnet.splits import SplitError, check_val_fraction, make_split, parse_protocol, smallest_val_fraction
 
 NAMES = ("a", "b", "c")
 
@@ -83,3 +83,71 @@ def test_malformed_protocols(bad):
 def test_bad_val_fraction(labels):
     with pytest.raises(SplitError, match="val_fraction"):
         make_split(labels, NAMES, "per_class:5", val_fraction=1.0)
+
+
+def _maps_without_class(labels: np.ndarray, missing: int) -> tuple[np.ndarray, np.ndarray]:
+    train_map = np.where((np.arange(labels.size).reshape(labels.shape) % 7 == 0) & (labels != missing), labels, 0)
+    return train_map, np.where(train_map > 0, 0, labels)
+
+
+def test_standard_split_missing_a_class_is_an_error_naming_class_and_file(labels):
+    train_map, test_map = _maps_without_class(labels, 2)
+    with pytest.raises(SplitError) as err:
+        make_split(labels, NAMES, "standard", train_map=train_map, test_map=test_map, train_source="/d/TRLabel.mat")
+    msg = str(err.value)
+    assert "class 2 ('b')" in msg and "/d/TRLabel.mat" in msg and "no training pixel" in msg
+    assert "--data.unseen_classes" in msg and "planned" in msg and "--data.allow_empty_train_classes true" in msg
+
+
+def test_empty_train_class_allowed_explicitly(labels):
+    train_map, test_map = _maps_without_class(labels, 2)
+    sp = make_split(labels, NAMES, "standard", train_map=train_map, test_map=test_map, allow_empty_train_classes=True)
+    counts = sp.counts(labels, 3)
+    assert counts["train"][1] == 0 and counts["test"][1] == int((labels == 2).sum())
+
+
+def test_drawn_split_with_absent_class(labels):
+    lab = np.where(labels == 3, 0, labels)  # class 'c' has no labelled pixel at all
+    with pytest.raises(SplitError, match=r"class 3 \('c'\) has no training pixel"):
+        make_split(lab, NAMES, "per_class:5")
+    sp = make_split(lab, NAMES, "per_class:5", allow_empty_train_classes=True)
+    assert sp.counts(lab, 3)["train"] == [5, 5, 0]
+
+
+def test_val_fraction_rounding_to_no_pixel_is_an_error_naming_the_smallest_value(labels):
+    with pytest.raises(SplitError) as err:
+        make_split(labels, NAMES, "per_class:5", val_fraction=0.01)  # round(0.05) = 0 in every class
+    msg = str(err.value)
+    assert "--data.val_fraction" in msg and "0.101" in msg
+    sp = make_split(labels, NAMES, "per_class:5", val_fraction=0.101)
+    assert sp.counts(labels, 3)["val"] == [1, 1, 1]
+
+
+def test_val_fraction_missing_some_classes_warns():
+    lab = np.zeros((10, 10), dtype=np.int64)
+    lab[:4, :] = 1  # 40 px
+    lab[4:6, :] = 2  # 20 px
+    lab[6:, :3] = 3  # 12 px
+    with pytest.warns(UserWarning, match=r"no validation pixel to 1 class.*'c' \(2 training px\).*0\.251"):
+        sp = make_split(lab, NAMES, "fraction:0.2", val_fraction=0.2)  # train 8, 4, 2 -> val 2, 1, 0
+    assert sp.counts(lab, 3)["val"] == [2, 1, 0]
+
+
+@pytest.mark.parametrize(("counts", "expected"), [([5, 5, 5], 0.101), ([2, 40], 0.251), ([1, 1], None), ([100], 0.006)])
+def test_smallest_val_fraction(counts, expected):
+    v = smallest_val_fraction(counts)
+    assert v == expected
+    if v is not None:
+        assert all(1 <= int(round(v * n)) < n for n in counts if n >= 2)
+        assert any(int(round((v - 0.001) * n)) < 1 for n in counts if n >= 2)  # and it is the smallest
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, 1.5])
+def test_check_val_fraction_names_the_option(bad):
+    with pytest.raises(SplitError, match="--data.val_fraction"):
+        check_val_fraction(bad)
+
+
+def test_malformed_protocol_names_the_option():
+    with pytest.raises(SplitError, match="--data.split 'random'"):
+        parse_protocol("random")
