@@ -186,6 +186,8 @@ class HSILidarDataModule(L.LightningDataModule):
             "name": self.split_protocol, "seed": self.split_seed, "val_fraction": self.val_fraction,
             "class_names": self.class_names, "counts": counts,
             "totals": {k: int(sum(v)) for k, v in counts.items()},
+            "nodata": self.nodata, "allow_empty_train_classes": self.allow_empty_train_classes,
+            "empty_train_classes": [n for n, c in zip(self.class_names, counts["train"], strict=True) if c == 0],
         }
 
     # ---- Lightning hooks ----
@@ -249,6 +251,9 @@ class HSILidarDataModule(L.LightningDataModule):
             f"Split {self.split_protocol!r} (seed {self.split_seed}) on {self.scene_name}:\n"
             f"  {'class':<24} {'train':>7} {'val':>7} {'test':>8}\n{rows}\n  totals {summary['totals']}"
         )
+        if summary["empty_train_classes"]:
+            rank_zero_warn(f"--data.allow_empty_train_classes: no training pixel for {summary['empty_train_classes']}; "
+                           f"they are tested but never trained on (recorded in split.json and test_metrics.json).")
         if log_dir:
             sp = self.split
             save_npz(Path(log_dir) / "split.npz", train=sp.train, val=sp.val, test=sp.test,

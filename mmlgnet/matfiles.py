@@ -62,11 +62,15 @@ def mat_version(path: Path) -> Literal["5", "7.3"]:
         raise MissingDataError(f"{path}: no such file. Put it there, or pass --data.download true to fetch it.")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty (0 bytes), expected a MATLAB .mat file. {_HOW}")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(19)
+    except OSError as err:
+        raise DataError(f"{path}: cannot open the file ({err}); check its permissions.") from err
     if h5py.is_hdf5(path):
         return "7.3"
-    with open(path, "rb") as fh:
-        if fh.read(19) == b"MATLAB 7.3 MAT-file":
-            raise DataError(f"{path}: MATLAB v7.3 header but no readable HDF5 body after it. {_HOW}")
+    if head == b"MATLAB 7.3 MAT-file":
+        raise DataError(f"{path}: MATLAB v7.3 header but no readable HDF5 body after it. {_HOW}")
     return "5"
 
 

@@ -116,7 +116,11 @@ def test_standard_split_missing_a_class_names_class_and_file(tmp_path):
     msg = str(err.value)
     assert "class 4 ('Woods')" in msg and str(root / "TRLabel.mat") in msg and "--data.unseen_classes" in msg
     dm = _dm(root, allow_empty_train_classes=True)
-    assert dm.split_summary()["counts"]["train"][3] == 0
+    summary = dm.split_summary()
+    assert summary["counts"]["train"][3] == 0 and summary["empty_train_classes"] == ["Woods"]
+    assert summary["allow_empty_train_classes"] is True and summary["nodata"] is None
+    with pytest.warns(UserWarning, match=r"no training pixel for \['Woods'\]"):
+        dm._report_split(None)
 
 
 def test_val_fraction_rounding_to_nothing_is_an_error(tmp_path):

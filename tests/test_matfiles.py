@@ -179,3 +179,15 @@ def test_gatorsense_bad_arrays_name_the_field(tmp_path: Path, field: str, labels
     with pytest.raises(DataError, match=re.escape(field)) as err:
         read_gatorsense(path)
     assert str(path) in str(err.value)
+
+
+def test_unreadable_file_is_a_data_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_mat(tmp_path / "x.mat", {"gt": np.zeros((2, 2), np.uint8)}, "5")
+
+    def denied(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr("builtins.open", denied)  # as for a mode-000 file (root would read it anyway)
+    with pytest.raises(DataError, match="permissions") as err:
+        read_mat(path, "gt")
+    assert str(path) in str(err.value)
