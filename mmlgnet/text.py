@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gc
-import hashlib
-import json
 import logging
 import os
 import socket
@@ -19,8 +17,11 @@ import torch.nn.functional as F
 from open_clip.pretrained import download_pretrained, get_pretrained_cfg, list_pretrained_tags_by_model
 from torch import Tensor
 
-from mmlgnet.atomic import save_torch
-from mmlgnet.errors import UserError
+from mmlgnet import text_cache
+from mmlgnet.errors import ConfigError, UserError
+from mmlgnet.text_cache import TextCacheError as TextCacheError
+from mmlgnet.text_cache import TextCacheWarning as TextCacheWarning
+from mmlgnet.text_cache import default_cache_dir as default_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -48,18 +49,13 @@ class ClipWeightsError(UserError):
     """The CLIP weights asked for cannot be obtained (offline, not cached, missing file, unknown tag)."""
 
 
-def default_cache_dir() -> Path:
-    """`$MMLGNET_CACHE/text` when MMLGNET_CACHE is set, else ~/.cache/mmlgnet/text."""
-    root = os.environ.get("MMLGNET_CACHE")
-    return Path(root) / "text" if root else Path.home() / ".cache" / "mmlgnet" / "text"
-
-
 def build_prompts(class_names: Sequence[str], templates: Sequence[str] = DEFAULT_TEMPLATES) -> list[list[str]]:
     """(K, T) prompts: every template filled with every class name (the name as written, lower-cased)."""
     if not class_names:
         raise ValueError("class_names is empty")
     if not templates or any("{}" not in t for t in templates):
-        raise ValueError(f"templates must be non-empty and each contain '{{}}', got {list(templates)}")
+        raise ConfigError(f"--model.prompt_templates: expected a non-empty list of templates that each contain '{{}}' "
+                          f"(where the class name goes), got {list(templates)}")
     return [[t.format(name.lower()) for t in templates] for name in class_names]
 
 
@@ -67,32 +63,11 @@ def _is_path_like(pretrained: str) -> bool:
     return os.sep in pretrained or "/" in pretrained or pretrained.endswith((".bin", ".pt", ".pth", ".safetensors"))
 
 
-def _pretrained_identity(pretrained: str | None) -> object:
-    """What of `pretrained` decides the weights: a tag, a file's path+size+mtime, or the init seed."""
-    if pretrained is None:
-        return {"untrained_seed": _SEED}
-    if os.path.isfile(pretrained):
-        st = os.stat(pretrained)
-        return {"file": str(Path(pretrained).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    return {"tag": pretrained}
-
-
 def cache_path(
     model_name: str, pretrained: str | None, prompts: list[list[str]], cache_dir: str | Path | None = None
 ) -> Path:
     """The cache file of these prompts under this model/weights; the name embeds a sha256 key."""
-    key_src = json.dumps(
-        {
-            "model_name": model_name,
-            "pretrained": _pretrained_identity(pretrained),
-            "prompts": prompts,
-            "open_clip": open_clip.__version__,
-        },
-        sort_keys=True,
-    )
-    key = hashlib.sha256(key_src.encode()).hexdigest()
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{model_name}-{pretrained or 'untrained'}")
-    return Path(cache_dir or default_cache_dir()) / f"{safe[-80:]}-{key[:24]}.pt"
+    return text_cache.cache_file(text_cache.cache_identity(model_name, pretrained, prompts, _SEED), pretrained, cache_dir)
 
 
 def _guidance(model_name: str, pretrained: str | None, cache_file: Path) -> str:
@@ -161,12 +136,22 @@ def _resolve_tag(model_name: str, tag: str, cache_file: Path) -> tuple[str, bool
         raise ClipWeightsError(f"download failed: {e}\n" + _guidance(model_name, tag, cache_file)) from e
 
 
+def _drop_open_clip_random_init(record: logging.LogRecord) -> bool:
+    """A root-logger filter: drop open_clip's "No pretrained weights loaded" (a second untrained warning)."""
+    return not str(record.msg).startswith("No pretrained weights loaded")
+
+
 def _create_model(model_name: str, pretrained: str | None, device: str, cache_file: Path) -> torch.nn.Module:
     """Build the open_clip model with the requested weights (the full model: open_clip has no text-only build)."""
     if pretrained is None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(_SEED)
-            return open_clip.create_model(model_name, pretrained=None, pretrained_text=False, device=device)
+        root = logging.getLogger()
+        root.addFilter(_drop_open_clip_random_init)  # _warn_untrained has said it, louder
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(_SEED)
+                return open_clip.create_model(model_name, pretrained=None, pretrained_text=False, device=device)
+        finally:
+            root.removeFilter(_drop_open_clip_random_init)
     if os.path.isfile(pretrained):
         checkpoint, quick_gelu = pretrained, False
     elif _is_path_like(pretrained) or model_name.startswith(_SCHEMAS):
@@ -188,8 +173,15 @@ def _warn_untrained(model_name: str) -> None:
         f"clip_pretrained=None: the {model_name} text tower is randomly initialised (seed {_SEED}); "
         "class text embeddings are UNTRAINED and results are NOT language-guided."
     )
-    warnings.warn(msg, UserWarning, stacklevel=3)
-    log.warning(msg)
+    warnings.warn(msg, UserWarning, stacklevel=3)  # once: not also log.warning (users saw it twice)
+
+
+def _embed_dim(model_name: str) -> int | None:
+    """The text embedding width D of a registered model config (None for hf-hub:/local-dir: models)."""
+    if model_name.startswith(_SCHEMAS):
+        return None
+    cfg = open_clip.get_model_config(model_name) or {}
+    return int(cfg["embed_dim"]) if "embed_dim" in cfg else None
 
 
 @torch.no_grad()
@@ -216,28 +208,27 @@ def class_text_embeddings(
     `pretrained` is an open_clip tag ("openai", "laion2b_s34b_b79k", ...), a local checkpoint file, or
     None for a randomly initialised tower under a fixed seed (warns loudly). Results are cached in
     `cache_dir` (default `default_cache_dir()`) keyed by model, weights identity, prompts and the
-    open_clip version; a cache hit never builds the model. Nothing of CLIP stays in memory after the
-    call. Raises ClipWeightsError (with how to provide the weights) when they cannot be obtained, and
-    ValueError for an unknown model name.
+    open_clip version; a cache hit never builds the model. A cached file is validated on every load
+    (shape, finite, unit norm, sha256 checksum: see `text_cache.read_valid`); an invalid one gives one
+    TextCacheWarning and is recomputed and rewritten atomically. Nothing of CLIP stays in memory after
+    the call. Raises ClipWeightsError (with how to provide the weights) when they cannot be obtained,
+    TextCacheError when the cache folder cannot be written, and ConfigError for an unknown model name.
     """
     if not model_name.startswith(_SCHEMAS) and model_name not in open_clip.list_models():
         known = open_clip.list_models()
         examples = [m for m in _EXAMPLE_MODELS if m in known] + known[:5]
-        raise ValueError(f"unknown open_clip model {model_name!r}; e.g. one of {examples} (see open_clip.list_models())")
+        raise ConfigError(f"--model.clip_model: unknown open_clip model {model_name!r}; expected a registered name, "
+                          f"e.g. one of {examples} (see open_clip.list_models()), or hf-hub:ORG/NAME")
     prompts = build_prompts(class_names, templates)
-    path = cache_path(model_name, pretrained, prompts, cache_dir)
+    identity = text_cache.cache_identity(model_name, pretrained, prompts, _SEED)
+    path = text_cache.cache_file(identity, pretrained, cache_dir)
     if pretrained is None:
         _warn_untrained(model_name)
-    if path.is_file():
-        try:
-            cached = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # a corrupt or foreign file: recompute and overwrite it
-            log.warning("unreadable text embedding cache %s (%s); recomputing", path, e)
-            cached = {}
-        if cached.get("prompts") == prompts:
-            log.info("text embeddings: cache hit %s", path)
-            return cached["embeddings"].float()
-        log.warning("text embedding cache %s does not match the prompts; recomputing", path)
+    cached = text_cache.load(path, identity, _embed_dim(model_name))  # None: missing or invalid (warned)
+    if cached is not None:
+        log.info("text embeddings: cache hit %s", path)
+        return cached
+    text_cache.ensure_writable(path.parent, cache_dir)  # fail before building the model
 
     log.info("text embeddings: building %s (pretrained=%s), cache miss %s", model_name, pretrained, path)
     model = _create_model(model_name, pretrained, device, path)
@@ -247,5 +238,5 @@ def class_text_embeddings(
     finally:
         del model
         gc.collect()
-    save_torch(path, {"embeddings": emb, "prompts": prompts, "model_name": model_name, "pretrained": str(pretrained)})
+    text_cache.save(path, emb, identity, cache_dir)
     return emb

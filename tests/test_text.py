@@ -4,6 +4,7 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+import logging  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -124,9 +125,14 @@ def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     assert default_cache_dir() == Path.home() / ".cache" / "mmlgnet" / "text"
 
 
-def test_untrained_warns(tmp_path: Path) -> None:
-    with pytest.warns(UserWarning, match="UNTRAINED"):
+def test_untrained_warns_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """One warning: not warnings.warn + log.warning (+ open_clip's own "No pretrained weights loaded")."""
+    caplog.set_level(logging.WARNING)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         class_text_embeddings(NAMES, model_name=TINY, pretrained=None, cache_dir=tmp_path)
+    assert len([w for w in caught if "UNTRAINED" in str(w.message)]) == 1
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 def test_local_checkpoint_roundtrip(untrained, tmp_path: Path) -> None:
