@@ -33,9 +33,12 @@ def _umask_by_setting() -> int:
     return mask
 
 
-_IMPORT_UMASK = _umask_from_proc()
-if _IMPORT_UMASK is None:
-    _IMPORT_UMASK = _umask_by_setting()
+def _umask_at_import() -> int:
+    mask = _umask_from_proc()
+    return _umask_by_setting() if mask is None else mask
+
+
+_IMPORT_UMASK = _umask_at_import()
 
 
 def current_umask() -> int:
@@ -91,7 +94,8 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
 
 def save_npz(path: str | Path, **arrays: np.ndarray) -> Path:
     """np.savez_compressed, atomically."""
-    return _replace_from_temp(Path(path), lambda f: np.savez_compressed(f, **arrays))
+    named: dict[str, Any] = dict(arrays)  # numpy's stub types **kwds like its allow_pickle: bool
+    return _replace_from_temp(Path(path), lambda f: np.savez_compressed(f, **named))
 
 
 def save_npy(path: str | Path, array: np.ndarray) -> Path:

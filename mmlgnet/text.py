@@ -7,8 +7,9 @@ import logging
 import os
 import socket
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlparse
 
 import open_clip
@@ -189,7 +190,8 @@ def _encode(model: torch.nn.Module, model_name: str, prompts: list[list[str]], d
     k, t = len(prompts), len(prompts[0])
     tokenizer = open_clip.get_tokenizer(model_name)
     tokens = tokenizer([p for row in prompts for p in row]).to(device)  # (K·T, L)
-    feats = F.normalize(model.encode_text(tokens).float(), dim=-1)  # (K·T, D)
+    encode_text = cast(Callable[[Tensor], Tensor], model.encode_text)  # CLIP / CustomTextCLIP method
+    feats = F.normalize(encode_text(tokens).float(), dim=-1)  # (K·T, D)
     mean = feats.reshape(k, t, -1).mean(dim=1)  # (K, D)
     return F.normalize(mean, dim=-1).cpu()
 
