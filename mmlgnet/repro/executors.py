@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
@@ -40,7 +41,9 @@ class InProcess:
         from mmlgnet.cli import main
 
         try:
-            main(list(cli_args))
+            with warnings.catch_warnings():  # the run folder already holds run.json: expected, not news
+                warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
+                main(list(cli_args))
             return True, ""
         except KeyboardInterrupt:
             tracking.finish(exit_code=130)
