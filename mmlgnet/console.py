@@ -19,8 +19,10 @@ _QUIET_INFO = ("💡 Tip:", "The following callbacks returned in `LightningModul
 _RANK_ZERO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
                       "lightning_fabric.utilities.rank_zero")
 # Warnings a user cannot act on: the empty validation loader of `val_fraction: 0` (no validation is the
-# intended default) and a Lightning-vs-torch deprecation inside Lightning itself.
-_QUIET_WARNINGS = ("Total length of `list` across ranks is zero", "`isinstance(treespec, LeafSpec)` is deprecated")
+# intended default), a Lightning-vs-torch deprecation inside Lightning itself, and ModelCheckpoint's note
+# that a checkpoint tested (or resumed) in a new run folder keeps its old folder's bookkeeping.
+_QUIET_WARNINGS = ("Total length of `list` across ranks is zero", "`isinstance(treespec, LeafSpec)` is deprecated",
+                   "The dirpath has changed from")
 # open_clip's root-logger line repeating our own warning about an untrained (clip_pretrained: null) text tower.
 _DUPLICATE_ROOT = ("No pretrained weights loaded for model",)
 

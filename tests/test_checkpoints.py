@@ -1,0 +1,100 @@
+"""Checkpoint checks without the CLI: unreadable files name the path, option differences are listed."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from mmlgnet import checkpoints
+from mmlgnet.console import error_message, find_user_error
+from mmlgnet.errors import CheckpointError, ConfigError
+
+
+@pytest.fixture
+def good_ckpt(tmp_path):
+    path = tmp_path / "good.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(64, 64)}, "global_step": 7, "epoch": 2,
+                "hyper_parameters": {"modalities": ["hsi", "lidar"], "loss": "symmetric", "lr": 0.001}}, path)
+    return path
+
+
+def _broken(kind, tmp_path, good):
+    path = tmp_path / f"{kind}.ckpt"
+    data = good.read_bytes()
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "half":
+        path.write_bytes(data[: len(data) // 2])
+    elif kind == "random":
+        path.write_bytes(os.urandom(4096))
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "not_a_checkpoint":
+        torch.save(torch.zeros(3), path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["empty", "half", "random", "directory", "missing", "not_a_checkpoint"])
+def test_unreadable_checkpoint_names_the_file(tmp_path, good_ckpt, kind):
+    path = _broken(kind, tmp_path, good_ckpt)
+    with pytest.raises(CheckpointError) as info:
+        checkpoints.read_checkpoint(path)
+    msg = str(info.value)
+    assert str(path) in msg and "--ckpt_path" in msg and "last.ckpt" in msg, msg  # names file and the fix
+    expected = {"empty": "empty (0 bytes)", "half": "not a readable Lightning checkpoint",
+                "random": "not a readable Lightning checkpoint", "directory": "is a directory",
+                "missing": "no such file", "not_a_checkpoint": "not a Lightning checkpoint"}[kind]
+    assert expected in msg, msg
+
+
+def test_readable_checkpoint_and_trained_state(good_ckpt):
+    ckpt = checkpoints.read_checkpoint(good_ckpt)
+    assert checkpoints.trained_state(ckpt) == {"global_step": 7, "epochs": 2}
+    assert checkpoints.trained_state({}) == {"global_step": 0, "epochs": 0}
+
+
+def test_option_differences_listed_exempt_and_unknown_skipped():
+    saved = {"modalities": ["hsi", "lidar"], "loss": "symmetric", "lr": 0.001, "num_classes": 6, "hsi_widths": [8, 16]}
+    given = {"modalities": ("lidar",), "loss": "symmetric", "lr": 0.5, "num_classes": 3, "hsi_widths": (8, 16),
+             "new_option": 1}
+    lines = checkpoints.option_differences(given, saved)
+    assert lines == ["  --model.modalities: checkpoint ['hsi', 'lidar'] vs given ['lidar']"]
+    with pytest.raises(CheckpointError, match=r"(?s)x\.ckpt.*--model\.modalities: checkpoint \['hsi', 'lidar'\] vs given"):
+        checkpoints.check_options("x.ckpt", given, saved)
+    checkpoints.check_options("x.ckpt", {"lr": 1.0, "scheduler": "none"}, saved)  # optimisation options: exempt
+
+
+def test_lightning_keywords_pass_through(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert checkpoints.is_lightning_keyword("last") and checkpoints.is_lightning_keyword("best")
+    (tmp_path / "last").write_bytes(b"")
+    assert not checkpoints.is_lightning_keyword("last")  # a file of that name is a file
+    assert not checkpoints.is_lightning_keyword("model.ckpt")
+
+
+def test_user_error_found_behind_wrappers():
+    inner = ConfigError("--data.x 3: expected y")
+    try:
+        try:
+            raise inner
+        except ConfigError as e:
+            raise RuntimeError("instantiation failed") from e
+    except RuntimeError as outer:
+        assert find_user_error(outer) is inner
+    try:
+        try:
+            raise inner
+        except ConfigError:
+            raise TypeError("while handling")  # noqa: B904 (implicit __context__ on purpose)
+    except TypeError as outer:
+        assert find_user_error(outer) is inner
+    assert find_user_error(RuntimeError("not ours")) is None
+
+
+def test_error_message_of_a_key_error_subclass_has_no_quotes():
+    class MyKeyError(ConfigError, KeyError):
+        pass
+
+    assert error_message(MyKeyError("file.mat: no key 'x'")) == "file.mat: no key 'x'"
