@@ -13,7 +13,8 @@ Normalization = Literal["standard", "minmax", "none"]
 NORMALIZATIONS: tuple[str, ...] = ("standard", "minmax", "none")
 
 OUTLIER_SPREADS = 1e3  # a value this many robust spreads from the band's median rules its mean and std
-_SAMPLE = 200_000  # pixels per band the median and the spread are estimated from (a fixed stride: deterministic)
+_SAMPLE = 50_000  # pixels per band the median and the spread are estimated from (a fixed stride: deterministic)
+_BLOCK = 4_000_000  # entries per block of rows in the float64 statistics
 
 
 def nodata_mask(cube: np.ndarray, nodata: float | None) -> np.ndarray:
@@ -23,13 +24,65 @@ def nodata_mask(cube: np.ndarray, nodata: float | None) -> np.ndarray:
     return cube == np.asarray(nodata, dtype=cube.dtype)
 
 
+@dataclass(frozen=True)
+class BandStats:
+    """Per-band statistics of the entries that are not nodata, each (C,) float64."""
+
+    count: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    min: np.ndarray
+    max: np.ndarray
+
+
+def _row_blocks(cube: np.ndarray) -> list[slice]:
+    """Row ranges of ~4 M entries: float64 temporaries of one block, not of the whole cube (Houston: 96 M)."""
+    h, w, c = cube.shape
+    step = max(1, _BLOCK // max(1, w * c))
+    return [slice(r, min(h, r + step)) for r in range(0, h, step)]
+
+
+def band_stats(cube: np.ndarray, nodata: float | None = None, with_std: bool = True) -> BandStats:
+    """Count, mean, std, min and max of each band of a (H, W, C) cube over the entries that are not `nodata`.
+
+    Accumulated in float64 by blocks of rows (a float32 variance of a 1e30 value overflows to inf); the
+    std is two-pass (sum of squared deviations from the mean), as stable as numpy's, and skipped (zeros)
+    without `with_std`. A band with no valid entry gets count 0 and zeros elsewhere.
+    """
+    x = np.asarray(cube)
+    c = x.shape[2]
+    blocks = [(x[rows].reshape(-1, c), nodata_mask(x[rows], nodata).reshape(-1, c) if nodata is not None else None)
+              for rows in _row_blocks(x)]  # views (N_block, C) and their nodata masks
+    count, total = np.zeros(c), np.zeros(c)
+    lo, hi = np.full(c, np.inf), np.full(c, -np.inf)
+    for block, bad in blocks:
+        if bad is None:
+            count += block.shape[0]
+            total += block.sum(0, dtype=np.float64)
+            lo, hi = np.minimum(lo, block.min(0)), np.maximum(hi, block.max(0))
+        else:
+            count += block.shape[0] - bad.sum(0)
+            total += np.where(bad, 0.0, block).sum(0, dtype=np.float64)
+            lo = np.minimum(lo, np.where(bad, np.inf, block).min(0))
+            hi = np.maximum(hi, np.where(bad, -np.inf, block).max(0))
+    mean = total / np.maximum(count, 1)
+    squares = np.zeros(c)
+    for block, bad in blocks if with_std else []:
+        dev = block.astype(np.float64) - mean  # (N_block, C)
+        if bad is not None:
+            dev[bad] = 0.0
+        squares += np.einsum("nc,nc->c", dev, dev)
+    empty = count == 0
+    return BandStats(count, mean, np.sqrt(squares / np.maximum(count, 1)),
+                     np.where(empty, 0.0, lo), np.where(empty, 0.0, hi))
+
+
 def normalize_bands(cube: np.ndarray, mode: Normalization = "standard", nodata: float | None = None) -> np.ndarray:
     """Normalise each band of a (H, W, C) cube with statistics over ALL pixels of the scene.
 
     `standard`: (x - mean_c) / std_c; `minmax`: (x - min_c) / (max_c - min_c) (the community's usual
     choice); `none`: unchanged. The statistics use every pixel, labelled or not, and never the labels:
     this is the transductive convention of HSI papers, stated in the README. Constant bands map to 0.
-    Statistics are accumulated in float64 (a float32 variance of a 1e30 value overflows to inf).
 
     `nodata`: entries equal to it are left out of their band's statistics and replaced by the band's mean
     (0 after z-scoring) before patches are cut, so a fill value neither skews the band nor feeds the
@@ -41,23 +94,18 @@ def normalize_bands(cube: np.ndarray, mode: Normalization = "standard", nodata: 
     mask = nodata_mask(x, nodata)
     if mode == "none" and not mask.any():
         return x
-    out = np.empty(x.shape, dtype=np.float32)
-    for c in range(x.shape[2]):  # one band at a time: float64 temporaries of one band, not of the cube
-        band = x[:, :, c].astype(np.float64)  # (H, W)
-        valid = band[~mask[:, :, c]]  # (N_valid,)
-        if valid.size == 0:
-            out[:, :, c] = 0.0
-            continue
-        mean = valid.mean()
-        if mode == "standard":
-            centre, spread = mean, valid.std()
-        elif mode == "minmax":
-            centre, spread = valid.min(), np.ptp(valid)
-        else:
-            centre, spread = 0.0, 1.0
-        spread = spread if spread > 0 else 1.0
-        band[mask[:, :, c]] = mean
-        out[:, :, c] = (band - centre) / spread
+    st = band_stats(x, nodata)
+    if mode == "standard":
+        centre, spread = st.mean, st.std
+    elif mode == "minmax":
+        centre, spread = st.min, st.max - st.min
+    else:
+        centre, spread = np.zeros_like(st.mean), np.ones_like(st.mean)
+    spread = np.where(spread > 0, spread, 1.0)
+    out = ((x - centre.astype(np.float32)) / spread.astype(np.float32)).astype(np.float32)  # (H, W, C)
+    if mask.any():
+        fill = ((st.mean - centre) / spread).astype(np.float32)  # (C,): the band mean, normalised
+        out[mask] = np.broadcast_to(fill, x.shape)[mask]
     return out
 
 
@@ -85,23 +133,26 @@ def outlier_bands(cube: np.ndarray, nodata: float | None = None, ratio: float = 
     are ignored. The median and spread come from a fixed-stride sample of the pixels, the extremes from all.
     """
     x = np.asarray(cube)
-    mask = nodata_mask(x, nodata)
+    h, w, c = x.shape
+    st = band_stats(x, nodata, with_std=False)
+    flat = x.reshape(-1, c)  # (H * W, C)
+    picked = flat[:: max(1, (h * w) // _SAMPLE)]  # (N_sample, C)
+    sample = np.ascontiguousarray(np.where(nodata_mask(picked, nodata), np.nan, picked).T, dtype=np.float64)  # (C, N)
     found = []
-    for c in range(x.shape[2]):
-        valid = x[:, :, c][~mask[:, :, c]].astype(np.float64)  # (N_valid,)
-        if valid.size < 3:
+    for b in range(c):
+        values = sample[b][~np.isnan(sample[b])]
+        if st.count[b] < 3 or values.size == 0:
             continue
-        sample = valid[:: max(1, valid.size // _SAMPLE)]
-        median = float(np.median(sample))
-        spread = 1.4826 * float(np.median(np.abs(sample - median)))
+        median = float(np.median(values))
+        spread = 1.4826 * float(np.median(np.abs(values - median)))
         if spread == 0:
-            q1, q3 = np.percentile(sample, [25, 75])
+            q1, q3 = np.percentile(values, [25, 75])
             spread = float(q3 - q1) / 1.349
         if spread == 0:
             continue
-        lo, hi = float(valid.min()), float(valid.max())
+        lo, hi = float(st.min[b]), float(st.max[b])
         value = hi if hi - median >= median - lo else lo
         spreads = abs(value - median) / spread
         if spreads > ratio:
-            found.append(OutlierBand(c, value, median, spreads))
+            found.append(OutlierBand(b, value, median, spreads))
     return found
