@@ -66,12 +66,13 @@ def as_label_map(array: np.ndarray, path: Path | str, key: str | None) -> np.nda
     if a.dtype.kind != "f":
         raise DataError(f"{where(path, key)}: expected integer class ids, got dtype {a.dtype}. {fix}")
     finite = np.isfinite(a)
-    bad = ~finite | (a != np.round(np.where(finite, a, 0)))
+    safe = np.where(finite, a, 0)
+    bad = ~finite | (a != np.round(safe)) | (np.abs(safe) > 2**31)  # huge values: int64 casts are undefined
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
         raise DataError(
             f"{where(path, key)}: expected integer class ids, got {int(bad.sum())} non-integer value(s) "
-            f"(NaN, inf or fractional), first {a[first]!r} at (row, col) {first}; truncating them would assign "
-            f"pixels to the wrong class. {fix}"
+            f"(NaN, inf, fractional or beyond ±2^31), first {a[first]!r} at (row, col) {first}; truncating them "
+            f"would assign pixels to the wrong class. {fix}"
         )
     return a.astype(np.int64)

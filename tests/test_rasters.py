@@ -28,6 +28,7 @@ def test_cube_types() -> None:
     (np.array([[0, 1.5], [2, 3]]), "fractional"),
     (np.array([[0, np.nan], [2, 3]]), "NaN"),
     (np.array([[0, np.inf], [2, 3]], np.float32), "inf"),
+    (np.array([[0, 1e20], [2, 3]]), "2\\^31"),
     (np.array([[True, False], [True, True]]), "logical"),
     (np.zeros((2, 2, 1), np.uint8), "shape"),
     (np.zeros((2, 2), np.complex64), "dtype"),
