@@ -118,10 +118,7 @@ def reproduce(args: argparse.Namespace, command: str) -> int:
     if args.quick:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the quick mode needs no weights
     start = time.time()
-    opts = RunOptions(args.results, args.data_root, args.epochs, tuple(args.extra), args.wandb, args.wandb_project,
-                      args.quick)
-    settings = plan_settings(args.scenes, args.muufl_protocols, args.quick, args.configs)
-    plan = make_plan(settings, args.variants, args.seeds, args.maps, opts, DataCheck())
+    plan = plan_of(args)
     for line in plan.skipped:
         print(f"[reproduce] {line}", flush=True)
     if args.dry_run:
@@ -150,6 +147,14 @@ def reproduce(args: argparse.Namespace, command: str) -> int:
     for f in failures:
         print(f"[reproduce] FAILED {f}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def plan_of(args: argparse.Namespace) -> Plan:
+    """The runs (with fingerprints) and skipped settings that `args` ask for."""
+    opts = RunOptions(args.results, args.data_root, args.epochs, tuple(args.extra), args.wandb, args.wandb_project,
+                      args.quick)
+    settings = plan_settings(args.scenes, args.muufl_protocols, args.quick, args.configs)
+    return make_plan(settings, args.variants, args.seeds, args.maps, opts, DataCheck())
 
 
 def execute(registry: Registry, run: Run, executor: Executor, force: bool, tag: str) -> list[str]:

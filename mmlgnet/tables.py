@@ -112,7 +112,7 @@ class Group:
         return mean_std([float(r["wall_s"]) for r in self.runs if "wall_s" in r])
 
     def epochs(self) -> str:
-        eps = sorted({r.get("max_epochs") for r in self.runs if r.get("max_epochs") is not None})
+        eps = sorted({int(r["max_epochs"]) for r in self.runs if r.get("max_epochs") is not None})
         return ",".join(map(str, eps)) or "?"
 
 
@@ -194,7 +194,8 @@ def delta_rows(groups: list[Group]) -> list[dict[str, str]]:
 def class_rows(groups: list[Group], setting: str) -> tuple[list[str], list[list[str]]]:
     gs = [g for g in groups if g.setting == setting]
     names = gs[0].class_names
-    tr, te = gs[0].counts("train") or [None] * len(names), gs[0].counts("test") or [None] * len(names)
+    none: list[int | None] = [None] * len(names)
+    tr, te = gs[0].counts("train") or none, gs[0].counts("test") or none
     header = ["class", "train", "test", *(VARIANT_LABELS.get(g.variant, g.variant) for g in gs), "paper"]
     rows = []
     for i, n in enumerate(names):
@@ -295,11 +296,11 @@ def write_tables(results: Path, header_lines: Sequence[str] = (), skipped: Seque
         md += ["## Not run", "", *(f"- {s}" for s in skipped), ""]
         tex += [f"% not run: {s}" for s in skipped]
     buf = io.StringIO()
-    rows = csv_rows(groups)
-    fields = list(rows[0]) if rows else ["setting", "scene", "split", "variant", "metric", "mean", "std", "n_seeds"]
+    long_rows = csv_rows(groups)
+    fields = list(long_rows[0]) if long_rows else ["setting", "scene", "split", "variant", "metric", "mean", "std", "n_seeds"]
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(long_rows)
     return {
         "md": write_bytes(results / "tables.md", "\n".join(md).encode()),
         "csv": write_bytes(results / "tables.csv", buf.getvalue().encode()),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 
 def _reject_constant(name: str) -> Any:
@@ -65,7 +65,7 @@ def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _square_counts(m: Any, k: int | None) -> bool:
+def _square_counts(m: Any, k: int | None) -> TypeGuard[list[list[int]]]:
     if not isinstance(m, list) or not m or (k is not None and len(m) != k):
         return False
     return all(isinstance(row, list) and len(row) == len(m)

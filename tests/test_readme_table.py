@@ -1,0 +1,55 @@
+"""The README's quick-mode table is the tool's own output: rendered from a committed tables.json, current plan."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from mmlgnet import reproduce
+from mmlgnet.repro.checks import read_strict_json
+from mmlgnet.repro.readme import QUICK_END, QUICK_START, REGENERATE, SNAPSHOT, readme_block, render_block
+from mmlgnet.tables import main as tables_main
+
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+
+
+def test_readme_quick_block_is_rendered_from_the_committed_snapshot():
+    text = README.read_text()
+    start, end = readme_block(text, README)
+    snapshot = read_strict_json(REPO / SNAPSHOT)
+    assert text[start:end] == render_block(snapshot, SNAPSHOT), f"README block edited by hand? Regenerate: {REGENERATE}"
+    assert text.count(QUICK_START) == 1 and text.count(QUICK_END) == 1
+
+
+def test_readme_snapshot_has_the_fingerprints_of_the_current_quick_plan(monkeypatch):
+    """If the quick plan changed (configs, defaults, package or torch version), the README numbers are stale."""
+    snapshot = read_strict_json(REPO / SNAPSHOT)
+    command = shlex.split(snapshot["meta"]["command"])
+    assert command[:3] == ["python", "-m", "mmlgnet.reproduce"] and "--quick" in command
+    monkeypatch.chdir(REPO)
+    plan = reproduce.plan_of(reproduce.parse_args(command[3:]))
+    shown = {(r["setting"], r["variant"]): r["fingerprint"] for r in snapshot["rows"]}
+    assert shown == plan.fingerprints(), (
+        f"The quick plan's fingerprints changed since {SNAPSHOT} was made: the README's quick table is stale. "
+        f"Regenerate it with: {REGENERATE}")
+    assert all(len(r["seeds"]) == len({run.seed for run in plan.runs}) for r in snapshot["rows"])
+
+
+def test_tables_cli_replaces_only_the_block(tmp_path, capsys):
+    snapshot = read_strict_json(REPO / SNAPSHOT)
+    results = tmp_path / "q"
+    results.mkdir()
+    (results / "tables.json").write_text((REPO / SNAPSHOT).read_text())
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{QUICK_START}\nold hand-made table\n{QUICK_END}\noutro\n")
+    out = tmp_path / "docs" / "snap.json"
+    assert tables_main([str(results), "--readme", str(readme), "--snapshot", str(out)]) == 0
+    assert readme.read_text() == f"intro\n{render_block(snapshot, str(out))}\noutro\n"
+    assert read_strict_json(out) == snapshot
+
+    readme.write_text("no markers\n")
+    assert tables_main([str(results), "--readme", str(readme), "--snapshot", str(out)]) == 2
+    assert QUICK_START in capsys.readouterr().err and readme.read_text() == "no markers\n"
+    assert tables_main([str(tmp_path / "nothing")]) == 2
+    assert "python -m mmlgnet.reproduce --quick" in capsys.readouterr().err
