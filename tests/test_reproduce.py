@@ -60,7 +60,8 @@ def test_quick_mode_tables_maps_and_skip_on_rerun(tmp_path, capsys):
     capsys.readouterr()
     assert reproduce.main(argv) == 0
     out = capsys.readouterr().out
-    assert out.count("done already, skipped") == 3 and "lidar_only / seed 1: running" in out
+    assert out.count("done already, skipped") == 3 and "lidar_only/seed1: running" in out
+    assert "an earlier attempt ended 'running': unfinished attempt removed" in out
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items() if p.parent != interrupted)
     assert not (interrupted / "stale.tmp").exists() and (interrupted / "test_metrics.json").is_file()
 
