@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,6 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from mmlgnet import maps
 from mmlgnet.atomic import save_npy, write_json
 from mmlgnet.metrics import scores_from_confusion
-from mmlgnet.module import score_or_none
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +111,8 @@ class PredictionMapWriter(BasePredictionWriter):
         }
         write_json(out / "maps.json", {
             "scene": scene.name, "split": dm.split_protocol, "shape": [h, w], "class_names": names,
-            "test_pixels": int(len(test)), "OA": score_or_none(scores["OA"]), "AA": score_or_none(scores["AA"]),
-            "kappa": score_or_none(scores["kappa"]), "confusion_matrix": confusion.tolist(),
+            "test_pixels": int(len(test)), "OA": _score(scores["OA"]), "AA": _score(scores["AA"]),
+            "kappa": _score(scores["kappa"]), "confusion_matrix": confusion.tolist(),
             "predicted_class_counts": np.bincount(pred.reshape(-1), minlength=k + 1)[1:].tolist(),
             "checkpoint": str(trainer.ckpt_path) if trainer.ckpt_path else None,
             "trained": _trained_state(trainer),
@@ -124,6 +124,12 @@ class PredictionMapWriter(BasePredictionWriter):
 
         log_images(trainer, {f"maps/{n.removesuffix('.png')}": p for n, p in files.items() if n.endswith(".png")})
         return files
+
+
+def _score(x: torch.Tensor) -> float | None:
+    """A score, or None where undefined (NaN: no test pixel in the map), so maps.json never relies on NaN."""
+    value = float(x)
+    return value if math.isfinite(value) else None
 
 
 def _trained_state(trainer: L.Trainer) -> dict[str, int] | None:
