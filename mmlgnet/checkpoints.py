@@ -46,8 +46,8 @@ def read_checkpoint(ckpt_path: str | Path) -> dict[str, Any]:
     if not path.exists():
         raise CheckpointError(f"--ckpt_path {path}: no such file. {_FIX}")
     if path.is_dir():
-        found = [*path.glob("*.ckpt"), *path.glob("checkpoints/*.ckpt")]  # a checkpoints dir or a run dir
-        inside = sorted(str(p.relative_to(path)) for p in found)[:5]
+        files = [*path.glob("*.ckpt"), *path.glob("checkpoints/*.ckpt")]  # a checkpoints dir or a run dir
+        inside = sorted(str(p.relative_to(path)) for p in files)[:5]
         hint = f" It holds: {', '.join(inside)}." if inside else " It holds no .ckpt file."
         raise CheckpointError(f"--ckpt_path {path} is a directory, not a checkpoint file.{hint} {_FIX}")
     size = path.stat().st_size

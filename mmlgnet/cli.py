@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.plugins.layer_sync import LayerSync
@@ -118,8 +119,7 @@ class MMLGNetCLI(LightningCLI):
                 "--allow_untrained true to go on with the random weights (debugging; recorded in the results)."
             )
         if cfg.get("test_after_fit") or cfg.get("predict_after_fit"):
-            best = [c for c in self.trainer.checkpoint_callbacks if getattr(c, "monitor", None)]
-            ckpt = best[0].best_model_path if best and best[0].best_model_path else self.trainer.checkpoint_callback.last_model_path
+            ckpt = self._checkpoint_to_evaluate()
             if cfg.get("test_after_fit"):
                 rank_zero_info(f"test_after_fit: testing {ckpt}")
                 self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt or None)
@@ -128,6 +128,14 @@ class MMLGNetCLI(LightningCLI):
                 self.trainer.predict(self.model, datamodule=self.datamodule, ckpt_path=ckpt or None,
                                      return_predictions=False)
         finish()  # one CLI call = one W&B run (matters when main() is called repeatedly in one process)
+
+    def _checkpoint_to_evaluate(self) -> str | None:
+        """The best-val/OA checkpoint when a monitored ModelCheckpoint saved one, else last.ckpt (None: none saved)."""
+        callbacks = [c for c in self.trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)]
+        best = [c.best_model_path for c in callbacks if c.monitor and c.best_model_path]
+        last = [c.last_model_path for c in callbacks if c.last_model_path]
+        found = best or last
+        return found[0] if found else None
 
     def after_validate(self) -> None:
         finish()

@@ -84,8 +84,14 @@ def confusion_from_maps(pred: np.ndarray, labels: np.ndarray, index: np.ndarray,
 
 # ---- axes-level drawing (used by the notebook and by the file writers below) ----
 def legend_handles(class_names: Sequence[str], palette: Sequence[Sequence[int]]) -> list[Patch]:
-    colours = palette_array(palette, len(class_names)) / 255.0
-    return [Patch(facecolor=colours[k], edgecolor="black", linewidth=0.3, label=n) for k, n in enumerate(class_names)]
+    colours = palette_array(palette, len(class_names)) / 255.0  # (K, 3) in [0, 1]
+    return [Patch(facecolor=_rgb(colours[k]), edgecolor="black", linewidth=0.3, label=n)
+            for k, n in enumerate(class_names)]
+
+
+def _rgb(colour: np.ndarray) -> tuple[float, float, float]:
+    r, g, b = (float(c) for c in colour)
+    return r, g, b
 
 
 def show_class_map(ax: Any, labels: np.ndarray, class_names: Sequence[str], palette: Sequence[Sequence[int]],
@@ -102,7 +108,7 @@ def show_error_map(ax: Any, pred: np.ndarray, labels: np.ndarray, test_index: np
     ax.imshow(error_map_rgb(pred, labels, test_index), interpolation="nearest")
     ax.set_title(title)
     ax.set_axis_off()
-    handles = [Patch(facecolor=np.array(c) / 255, edgecolor="black", linewidth=0.3, label=n)
+    handles = [Patch(facecolor=_rgb(np.array(c) / 255), edgecolor="black", linewidth=0.3, label=n)
                for c, n in ((CORRECT, "correct"), (WRONG, "wrong"), (NOT_TESTED, "not a test pixel"))]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
 

@@ -7,7 +7,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import lightning as L
 import torch
@@ -153,7 +153,8 @@ class MMLGNetModule(L.LightningModule):
             loss = parts["loss"]
             self.log_dict({"train/v2t": parts["v2t"], "train/t2v": parts["t2v"]}, on_epoch=True, on_step=False,
                           batch_size=bs, sync_dist=True)
-            self.log("train/logit_scale", self.head.scale, on_epoch=True, on_step=False, batch_size=bs)
+            if isinstance(self.head, TextHead):
+                self.log("train/logit_scale", self.head.scale, on_epoch=True, on_step=False, batch_size=bs)
         self.log("train/loss", loss, prog_bar=True, on_epoch=True, on_step=True, batch_size=bs, sync_dist=True)
         return loss
 
@@ -170,7 +171,9 @@ class MMLGNetModule(L.LightningModule):
         trainer = self._trainer
         if trainer is None or trainer.world_size <= 1:
             return logits, y
-        return self.all_gather(logits, sync_grads=True).flatten(0, 1), self.all_gather(y).flatten(0, 1)
+        all_logits = cast(torch.Tensor, self.all_gather(logits, sync_grads=True))  # (R, B, K)
+        all_y = cast(torch.Tensor, self.all_gather(y))  # (R, B)
+        return all_logits.flatten(0, 1), all_y.flatten(0, 1)
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if isinstance(self.head, TextHead):
@@ -204,9 +207,9 @@ class MMLGNetModule(L.LightningModule):
 
     # ---- results ----
     def _write_test_metrics(self, confusion: torch.Tensor, scores: dict[str, torch.Tensor], out_dir: Path) -> None:
-        dm = self.trainer.datamodule
+        dm: Any = getattr(self.trainer, "datamodule", None)  # set by Lightning at run time, not a declared attribute
         record = {
-            "scene": self.hparams.scene_name or getattr(dm, "scene_name", ""),
+            "scene": self.hparams["scene_name"] or getattr(dm, "scene_name", ""),
             "OA": score_or_none(scores["OA"]), "AA": score_or_none(scores["AA"]), "kappa": score_or_none(scores["kappa"]),
             # null for a class without test pixels (undefined, not 0 and never NaN: strict JSON)
             "per_class_accuracy": {n: score_or_none(scores["per_class"][i]) for i, n in enumerate(self.class_names)},
@@ -226,16 +229,17 @@ class MMLGNetModule(L.LightningModule):
 
     # ---- optimisation ----
     def configure_optimizers(self) -> Any:
-        decay, no_decay = [], []
+        decay: list[torch.nn.Parameter] = []
+        no_decay: list[torch.nn.Parameter] = []
         for name, p in self.named_parameters():
             if not p.requires_grad:
                 continue
             (no_decay if p.ndim <= 1 or name.endswith("logit_scale") else decay).append(p)
         opt = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": self.hparams.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=self.hparams.lr,
+            [{"params": decay, "weight_decay": self.hparams["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=self.hparams["lr"],
         )
-        if self.hparams.scheduler == "none":
+        if self.hparams["scheduler"] == "none":
             return opt
         epochs = max(1, int(self.trainer.max_epochs or 1))
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)

@@ -53,21 +53,21 @@ class PredictionMapWriter(BasePredictionWriter):
     def on_predict_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.enabled:
             return
-        scene = trainer.datamodule.scene
+        scene = _datamodule(trainer).scene
         n = scene.height * scene.width
         self._pred = torch.full((n,), -1, dtype=torch.long)  # (H*W,) 0-based class, −1 = not predicted here
         self._score = torch.full((n,), -1.0, dtype=torch.float32)
 
     def write_on_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, prediction: Any,
                            batch_indices: Any, batch: Any, batch_idx: int, dataloader_idx: int) -> None:
-        if not self.enabled or self._pred is None:
+        if not self.enabled or self._pred is None or self._score is None:
             return
         index = prediction["index"].detach().cpu()  # (B,) flat pixel indices
         self._pred[index] = prediction["pred"].detach().cpu().long()
         self._score[index] = prediction["score"].detach().float().cpu()
 
     def on_predict_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self.enabled or self._pred is None:
+        if not self.enabled or self._pred is None or self._score is None:
             return
         pred, score = self._pred, self._score
         if trainer.world_size > 1:  # collective: every rank takes part
@@ -85,7 +85,7 @@ class PredictionMapWriter(BasePredictionWriter):
         return Path(trainer.log_dir or trainer.default_root_dir) / "maps"
 
     def write_maps(self, trainer: L.Trainer, pred0: np.ndarray, score: np.ndarray, out: Path) -> dict[str, Path]:
-        dm = trainer.datamodule
+        dm = _datamodule(trainer)
         scene, split = dm.scene, dm.split
         h, w, k = scene.height, scene.width, scene.num_classes
         missing = int((pred0 < 0).sum())
@@ -124,6 +124,11 @@ class PredictionMapWriter(BasePredictionWriter):
 
         log_images(trainer, {f"maps/{n.removesuffix('.png')}": p for n, p in files.items() if n.endswith(".png")})
         return files
+
+
+def _datamodule(trainer: L.Trainer) -> Any:
+    """The running datamodule (HSILidarDataModule): Lightning sets `trainer.datamodule` at run time, undeclared."""
+    return getattr(trainer, "datamodule", None)
 
 
 def _score(x: torch.Tensor) -> float | None:

@@ -99,6 +99,12 @@ def test_allow_untrained_runs_and_is_recorded(tmp_path):
     assert summary["allow_untrained"] is True and summary["trained"] == {"global_step": 0, "epochs": 0}
 
 
+def test_allow_untrained_fit_without_steps_tests_and_records_it(tmp_path):
+    runs = _run("fit", tmp_path, "--trainer.max_epochs", "0", "--allow_untrained", "true", "--test_after_fit", "true")
+    rec = _strict(next(runs.rglob("test_metrics.json")))
+    assert rec["allow_untrained"] is True and rec["trained"]["global_step"] == 0
+
+
 def test_trained_block_records_the_tested_checkpoint(tmp_path, trained):
     saved = torch.load(trained, weights_only=True)
     runs = _run("test", tmp_path, "--ckpt_path", str(trained))

@@ -89,6 +89,13 @@ def test_run_checkpoint_error_exit_code_2(tmp_path, in_process, capsys, debug_fi
     assert info.value.code == 2 and err.startswith(f"error: --ckpt_path {half}") and "Traceback" not in err, err
 
 
+def test_run_error_raised_while_instantiating_a_class(tmp_path, in_process, capsys):
+    with pytest.raises(SystemExit) as info:  # ConfigError from HSILidarDataModule.__init__ under jsonargparse
+        cli.run(["fit", *SMALL, "--data.patch_size", "4", "--trainer.logger.init_args.save_dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.startswith("error: --data.patch_size 4") and "Traceback" not in err, err
+
+
 def test_run_finds_a_wrapped_user_error(in_process, capsys):
     def wrapped(args):
         try:
