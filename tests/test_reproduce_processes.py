@@ -141,3 +141,27 @@ def test_stop_ends_the_group_and_descendants_that_left_it():
     stop(proc, grace_s=5)
     _, alive = psutil.wait_procs(family, timeout=5)
     assert proc.returncode is not None and alive == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_in_process_run_stops_the_loop(tmp_path, sig):
+    """Lightning turns Ctrl-C during fit into sys.exit(1): the run must still be `interrupted` and the loop stop."""
+    results = tmp_path / "R"
+    # 1000 epochs: still running when the signal comes; max_time: a loop that wrongly goes on ends in bounded time
+    argv = _argv(results, "--epochs", "1000", "--launcher", "inprocess") + ["--trainer.max_time", "00:00:00:20"]
+    argv[argv.index("--seeds") + 1] = "2"
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def interrupt() -> None:
+        try:
+            _until(lambda: (results / SEED0 / "config.yaml").is_file(), 300, "the run to start")
+        finally:
+            os.kill(os.getpid(), sig)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    assert reproduce.main(argv) == 130
+    assert read_strict_json(results / SEED0 / "run.json")["status"] == "interrupted"
+    assert not (results / SEED0.parent / "seed1").exists()  # the loop stopped
+    assert [r["status"] for r in read_strict_json(results / "reproduce.json")["runs"]] == ["interrupted", "not run"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Lightning left it ignored
+    assert signal.getsignal(signal.SIGTERM) == previous

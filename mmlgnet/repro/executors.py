@@ -32,7 +32,12 @@ class Executor(Protocol):
 
 
 class InProcess:
-    """`mmlgnet.cli.main(cli_args)` in this process: no start-up cost; a crash is recorded, not fatal."""
+    """`mmlgnet.cli.main(cli_args)` in this process: no start-up cost; a crash is recorded, not fatal.
+
+    Lightning turns a Ctrl-C (or our SIGTERM, see `sigterm_as_interrupt`) during fit into `sys.exit(1)` and
+    leaves SIGINT ignored; here that is turned back into KeyboardInterrupt and the SIGINT handler restored, so
+    an interrupted run is marked `interrupted` and the loop stops instead of going on with the next run.
+    """
 
     name = "inprocess"
 
@@ -40,6 +45,7 @@ class InProcess:
         from mmlgnet import tracking
         from mmlgnet.cli import main
 
+        sigint = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
         try:
             with warnings.catch_warnings():  # the run folder already holds run.json: expected, not news
                 warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
@@ -49,8 +55,24 @@ class InProcess:
             tracking.finish(exit_code=130)
             raise
         except BaseException as e:  # noqa: BLE001 (SystemExit from argument errors included): record, go on
+            if _interrupted(e):
+                tracking.finish(exit_code=130)
+                raise KeyboardInterrupt(str(_interrupted(e))) from e
             tracking.finish(exit_code=1)
             return False, f"{type(e).__name__}: {e}"
+        finally:
+            if sigint is not None:
+                signal.signal(signal.SIGINT, sigint)
+
+
+def _interrupted(error: BaseException) -> BaseException | None:
+    """The KeyboardInterrupt behind `error` (Lightning's sys.exit(1) raised while handling one), if any."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 class Subprocess:
