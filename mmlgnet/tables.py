@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import math
 import shlex
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -311,40 +309,8 @@ def write_tables(results: Path, header_lines: Sequence[str] = (), skipped: Seque
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m mmlgnet.tables RESULTS --readme README.md`: the README's quick-mode block from RESULTS/tables.json."""
-    from mmlgnet.errors import UserError
-    from mmlgnet.repro.checks import read_strict_json
-    from mmlgnet.repro.readme import SNAPSHOT, render_block, replace_block
 
-    p = argparse.ArgumentParser(prog="python -m mmlgnet.tables", description=main.__doc__)
-    p.add_argument("results", type=Path, help="results folder of a `python -m mmlgnet.reproduce --quick` run")
-    p.add_argument("--readme", type=Path, help="replace the quick-table block of this file (else print the block)")
-    p.add_argument("--snapshot", type=Path, default=Path(SNAPSHOT),
-                   help="with --readme: keep a copy of the tables.json the block is rendered from here")
-    args = p.parse_args(argv)
-    source = args.results / "tables.json"
-    try:
-        try:
-            snapshot = read_strict_json(source)
-        except (OSError, ValueError) as e:
-            raise UserError(f"cannot read {source} ({e}): run `python -m mmlgnet.reproduce --quick --results "
-                            f"{args.results}` first (it writes tables.json).") from None
-        if not (snapshot.get("meta") or {}).get("quick"):
-            raise UserError(f"{source} is not from a --quick run: the README block shows the quick mode only.")
-        block = render_block(snapshot, str(args.snapshot))
-        if args.readme is None:
-            print(block)
-            return 0
-        text = args.readme.read_text()
-        write_json(args.snapshot, snapshot)
-        write_bytes(args.readme, replace_block(text, block, args.readme).encode())
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"[tables] {args.readme}: quick-table block rendered from {args.snapshot}")
-    return 0
+if __name__ == "__main__":  # python -m mmlgnet.tables RESULTS --readme README.md (see mmlgnet.repro.readme)
+    from mmlgnet.repro.readme import main
 
-
-if __name__ == "__main__":
     raise SystemExit(main())

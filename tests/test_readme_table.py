@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 from mmlgnet import reproduce
 from mmlgnet.repro.checks import read_strict_json
 from mmlgnet.repro.readme import QUICK_END, QUICK_START, REGENERATE, SNAPSHOT, readme_block, render_block
-from mmlgnet.tables import main as tables_main
+from mmlgnet.repro.readme import main as tables_main  # python -m mmlgnet.tables
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -53,3 +55,5 @@ def test_tables_cli_replaces_only_the_block(tmp_path, capsys):
     assert QUICK_START in capsys.readouterr().err and readme.read_text() == "no markers\n"
     assert tables_main([str(tmp_path / "nothing")]) == 2
     assert "python -m mmlgnet.reproduce --quick" in capsys.readouterr().err
+    done = subprocess.run([sys.executable, "-m", "mmlgnet.tables", str(results)], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout == render_block(snapshot, SNAPSHOT) + "\n"

@@ -7,11 +7,15 @@ RESULTS/tables.json to the snapshot and replaces the README text between QUICK_S
 
 from __future__ import annotations
 
+import argparse
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
+from mmlgnet.atomic import write_bytes, write_json
 from mmlgnet.errors import UserError
+from mmlgnet.repro.checks import read_strict_json
 
 QUICK_START = "<!-- quick-table:start -->"
 QUICK_END = "<!-- quick-table:end -->"
@@ -74,3 +78,35 @@ def readme_block(text: str, readme: Path) -> tuple[int, int]:
 def replace_block(text: str, block: str, readme: Path) -> str:
     start, end = readme_block(text, readme)
     return text[:start] + block + text[end:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m mmlgnet.tables RESULTS --readme README.md`: the README's quick-mode block from RESULTS/tables.json."""
+    p = argparse.ArgumentParser(prog="python -m mmlgnet.tables", description=main.__doc__)
+    p.add_argument("results", type=Path, help="results folder of a `python -m mmlgnet.reproduce --quick` run")
+    p.add_argument("--readme", type=Path, help="replace the quick-table block of this file (else print the block)")
+    p.add_argument("--snapshot", type=Path, default=Path(SNAPSHOT),
+                   help="with --readme: keep a copy of the tables.json the block is rendered from here")
+    args = p.parse_args(argv)
+    source = args.results / "tables.json"
+    try:
+        try:
+            snapshot = read_strict_json(source)
+        except (OSError, ValueError) as e:
+            raise UserError(f"cannot read {source} ({e}): run `python -m mmlgnet.reproduce --quick --results "
+                            f"{args.results}` first (it writes tables.json).") from None
+        if not (snapshot.get("meta") or {}).get("quick"):
+            raise UserError(f"{source} is not from a --quick run: the README block shows the quick mode only.")
+        block = render_block(snapshot, str(args.snapshot))
+        if args.readme is None:
+            print(block)
+            return 0
+        text = args.readme.read_text()
+        write_json(args.snapshot, snapshot)
+        write_bytes(args.readme, replace_block(text, block, args.readme).encode())
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"[tables] {args.readme}: quick-table block rendered from {args.snapshot}")
+    return 0
+
