@@ -161,7 +161,8 @@ def execute(registry: Registry, run: Run, executor: Executor, force: bool, tag: 
     """Reuse the run when finished with the plan's fingerprint, else (re)run it; returns failure lines."""
     state, reason = registry.state(run)
     if state == "done" and not force:
-        print(f"{tag}: done already, skipped (fingerprint {run.fingerprint.short})", flush=True)
+        print(f"{tag}: done already, skipped (fingerprint {run.fingerprint.short}{'; ' + reason if reason else ''})",
+              flush=True)
         return []
     why = "--force" if state == "done" else reason
     note = registry.clear(run, state)
@@ -182,7 +183,8 @@ def show(plan: Plan, registry: Registry, force: bool) -> None:
     """--dry-run: each run's fingerprint, what would happen to it, and its command."""
     for i, run in enumerate(plan.runs, 1):
         state, reason = registry.state(run)
-        action = "reuse (done)" if state == "done" and not force else f"run{f' ({reason})' if reason else ''}"
+        action = f"reuse (done{'; ' + reason if reason else ''})" if state == "done" and not force else \
+            f"run{f' ({reason})' if reason else ''}"
         print(f"[reproduce {i}/{len(plan.runs)}] {run.key}: fingerprint {run.fingerprint.short}, would {action}: "
               f"python -m mmlgnet {shlex.join(run.cli_args)}")
 

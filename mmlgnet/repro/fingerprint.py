@@ -16,6 +16,7 @@ an extra override keeps its value).
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import io
 import json
@@ -148,6 +149,20 @@ def normalise(cfg: dict[str, Any]) -> dict[str, Any]:
             head, _, last = key.rpartition(".")
             (_get(out, head) if head else out)[last] = SEED_PLACEHOLDER
     return out
+
+
+@functools.cache
+def code_digest() -> str:
+    """sha256 (12 hex digits) of the package's sources: recorded beside each run, NOT part of the fingerprint.
+
+    Any edit (a comment, the README tool) would change it, so it only serves a warning when a reused run was
+    made by other code; bump mmlgnet.__version__ (part of the fingerprint) or pass --force to rerun.
+    """
+    root = Path(mmlgnet.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted([*root.rglob("*.py"), *root.rglob("*.json")]):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
 
 
 def versions() -> dict[str, str]:

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from mmlgnet.atomic import write_json
 from mmlgnet.repro.checks import metrics_problems, read_strict_json
+from mmlgnet.repro.fingerprint import code_digest
 from mmlgnet.repro.lock import ResultsLock
 from mmlgnet.repro.plan import Run, run_dir
 
@@ -77,6 +78,8 @@ class Registry:
         problems = metrics_problems(d / "test_metrics.json", run.setting.scene, run.setting.protocol, run.seed)
         if problems:
             return "invalid", f"its test_metrics.json no longer passes the check: {'; '.join(problems)}"
+        if info.get("code_sha256") != code_digest():
+            return "done", "made by other package sources (not in the fingerprint; --force reruns)"
         return "done", ""
 
     def clear(self, run: Run, state: State) -> str:
@@ -119,7 +122,7 @@ class Registry:
                 "protocol": run.setting.protocol, "variant": run.variant.name, "seed": run.seed,
                 "fingerprint": run.fingerprint.short, "fingerprint_sha256": run.fingerprint.full,
                 "overrides": list(run.overrides), "max_epochs": run.fingerprint.max_epochs, "maps": run.maps,
-                "runner": {"pid": os.getpid(), "host": socket.gethostname()},
+                "runner": {"pid": os.getpid(), "host": socket.gethostname()}, "code_sha256": code_digest(),
                 "command": "python -m mmlgnet " + shlex.join(run.cli_args), **more}
 
     def finished(self) -> Iterator[Finished]:
