@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from mmlgnet.atomic import write_json
+from mmlgnet.console import configure_console, debug_enabled
 from mmlgnet.errors import UserError
 from mmlgnet.repro.executors import EXECUTORS, Executor, sigterm_as_interrupt
 from mmlgnet.repro.fingerprint import versions
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return reproduce(args, command)
     except UserError as e:
-        if os.environ.get("MMLGNET_DEBUG", "") not in ("", "0"):
+        if debug_enabled():  # MMLGNET_DEBUG=1: the traceback too
             raise
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -222,4 +223,7 @@ def _machine() -> str:
 
 
 if __name__ == "__main__":
+    import mmlgnet.cli  # noqa: F401  (Lightning sets up its loggers at import: first, as in `python -m mmlgnet`)
+
+    configure_console()  # then as `python -m mmlgnet`: each warning once, Lightning's unactionable noise dropped
     raise SystemExit(main())

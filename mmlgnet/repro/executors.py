@@ -24,6 +24,8 @@ from typing import Protocol
 
 import psutil
 
+from mmlgnet.repro.fingerprint import IN_PROCESS_ARGS_WARNING
+
 
 class Executor(Protocol):
     name: str
@@ -47,8 +49,9 @@ class InProcess:
 
         sigint = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
         try:
-            with warnings.catch_warnings():  # the run folder already holds run.json: expected, not news
+            with warnings.catch_warnings():  # both expected here, not news: run.json is in the run folder already,
                 warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
+                warnings.filterwarnings("ignore", message=IN_PROCESS_ARGS_WARNING)  # and sys.argv is reproduce's
                 main(list(cli_args))
             return True, ""
         except KeyboardInterrupt:

@@ -20,6 +20,7 @@ import functools
 import hashlib
 import io
 import json
+import warnings
 from collections.abc import Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ SEED_KEYS = ("seed_everything", "data.split_seed")
 SEED_PLACEHOLDER = "<seed>"
 #: The seed the plan's configs are resolved with: replaced by SEED_PLACEHOLDER wherever it survives.
 SENTINEL_SEED = 1_234_567_891
+#: LightningCLI warns when given args while sys.argv holds other ones: in-process calls do that on purpose.
+IN_PROCESS_ARGS_WARNING = r"LightningCLI's args parameter is intended"
 PRETRAINED_KEYS = ("model.clip_pretrained", "model.text_pretrained")  # a local weights file is hashed too
 
 
@@ -74,7 +77,8 @@ def resolved_config(cli_args: Sequence[str], what: str = "") -> dict[str, Any]:
     out, err = io.StringIO(), io.StringIO()
     code: Any = "no exit"
     try:
-        with redirect_stdout(out), redirect_stderr(err):
+        with redirect_stdout(out), redirect_stderr(err), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=IN_PROCESS_ARGS_WARNING)
             main([*cli_args, "--print_config"])
     except SystemExit as e:
         code = e.code
