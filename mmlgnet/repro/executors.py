@@ -88,13 +88,19 @@ class Subprocess:
 
     def __call__(self, cli_args: Sequence[str], run_dir: Path) -> tuple[bool, str]:
         log = run_dir / "cli.log"
+        proc: subprocess.Popen[bytes] | None = None
         with open(log, "wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "mmlgnet", *cli_args], stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
             try:
+                with deferred_signals() as received:  # a Ctrl-C inside Popen would lose the child's handle
+                    proc = subprocess.Popen([sys.executable, "-m", "mmlgnet", *cli_args], stdout=out,
+                                            stderr=subprocess.STDOUT, start_new_session=True,
+                                            preexec_fn=_die_with_parent)
+                if received:
+                    raise KeyboardInterrupt(f"signal {signal.Signals(received[0]).name}")
                 rc = proc.wait()
             except BaseException:
-                stop(proc, self.grace_s)
+                if proc is not None:
+                    stop(proc, self.grace_s)
                 raise
         return (True, "") if rc == 0 else (False, f"exit code {rc}: {_last_line(log)} (log: {log})")
 
@@ -141,6 +147,25 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[list[int]]:
+    """Within the block SIGINT and SIGTERM are only noted (in the yielded list); the caller acts on them after."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _die_with_parent() -> None:
