@@ -50,9 +50,9 @@ def render_block(snapshot: dict[str, Any], source: str = SNAPSHOT) -> str:
     lines = [
         QUICK_START,
         f"<!-- generated from {source}; do not edit by hand. Regenerate: {REGENERATE} -->",
-        f"Produced by `{meta.get('command', '?')}`: {meta.get('n_runs', '?')} runs, "
-        f"{float(meta.get('compute_s', math.nan)):.0f} s of fit + test + maps in total on {meta.get('machine', '?')} "
-        f"(mmlgnet {versions.get('mmlgnet', '?')}, torch {versions.get('torch', '?')}):",
+        # no wall time: it measures the machine's load as much as the code (it is in the snapshot's meta)
+        f"Produced by `{meta.get('command', '?')}` ({meta.get('n_runs', '?')} runs) on {meta.get('machine', '?')} "
+        f"with mmlgnet {versions.get('mmlgnet', '?')}, torch {versions.get('torch', '?')}:",
         "",
         "| variant | seeds | OA | AA | κ | fingerprint |",
         "|---|---|---|---|---|---|",
