@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SEEDS  ?=
 QUICK  ?= 0
 
-.PHONY: install test demo reproduce-tables benchmark lint clean
+.PHONY: install test demo reproduce-tables readme-table benchmark lint clean
 
 install: $(STAMP)
 
@@ -28,6 +28,11 @@ demo: $(STAMP)
 # on 2 CPU cores. SEEDS=N overrides the seed count (default 5; 2 in quick mode), ARGS='...' passes more options.
 reproduce-tables: $(STAMP)
 	$(PY) -m mmlgnet.reproduce $(if $(filter 1,$(QUICK)),--quick,) $(if $(SEEDS),--seeds $(SEEDS),) $(ARGS)
+
+# Regenerate the README's quick-mode table from a real quick run (tests/test_readme_table.py checks the block).
+readme-table: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m mmlgnet.reproduce --quick --no-wandb --results results/quick
+	$(PY) -m mmlgnet.tables results/quick --readme README.md --snapshot docs/quick-tables.json
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/throughput.py
