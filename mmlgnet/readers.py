@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -23,7 +25,8 @@ GDAL_EXTENSIONS = (".tif", ".tiff", ".gtiff", ".vrt", ".img", ".dat", ".bsq", ".
 ENVI_DATA_EXTENSIONS = ("", ".img", ".dat", ".bsq", ".bil", ".bip", ".raw", ".bin", ".envi")
 SUPPORTED = (*GDAL_EXTENSIONS, ".hdr", ".mat", ".npy")
 LABEL_SUPPORTED = (*SUPPORTED, ".txt")
-_CHUNK_BYTES = 64 * 2**20  # rows read per rasterio call: bounds the transient (C, rows, W) buffer
+_CHUNK_BYTES = 32 * 2**20  # rows read per rasterio call: bounds the transient (C, rows, W) buffer
+_GDAL_CACHE_MB = 64
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,24 +94,41 @@ def _check_dtype(path: Path, key: str | None, dtype: np.dtype) -> None:
         )
 
 
-def _read_gdal(path: Path, bands: Sequence[int] | None, native: bool) -> Raster:
-    """Read with rasterio into one (H, W, C) buffer, a block of rows at a time (peak = result + one block)."""
+def _read_windows(ds: Any, idx: list[int], out: np.ndarray) -> None:
+    """Fill `out` (H, W, C) from the open dataset `ds`, a window of whole GDAL blocks at a time.
+
+    Windows span whole blocks (tiles, or strips of rows) so no block is decoded twice, and hold about
+    _CHUNK_BYTES, which bounds the transient (C, rows, cols) buffer: peak memory = result + one window.
+    """
+    h, w, c = out.shape
+    block_h, block_w = ds.block_shapes[idx[0]]
+    cols = w if block_w >= w else block_w
+    rows_fit = _CHUNK_BYTES // max(1, cols * c * out.dtype.itemsize)
+    rows = max(1, rows_fit // max(1, block_h)) * max(1, block_h)
+    for row in range(0, h, rows):
+        for col in range(0, w, cols):
+            win = Window(col, row, min(cols, w - col), min(rows, h - row))
+            block = ds.read([i + 1 for i in idx], window=win, out_dtype=out.dtype)  # (C, rows, cols)
+            out[row:row + win.height, col:col + win.width] = block.transpose(1, 2, 0)
+
+
+def _read_gdal(path: Path, bands: Sequence[int] | None, native: bool, one_band: bool = False) -> Raster:
+    """Read with rasterio into one (H, W, C) array (float32, or the file's dtype when `native`)."""
     source = _envi_data_file(path) if path.suffix.lower() == ".hdr" else path
+    # GDAL's block cache defaults to 5% of RAM; every block is read once here, so a small cache keeps the peak
+    # RSS near the result's own bytes (a user's GDAL_CACHEMAX wins).
+    cache = {} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": _GDAL_CACHE_MB}
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), rasterio.Env(**cache):
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with rasterio.open(source) as ds:
+                if one_band and ds.count != 1:
+                    raise _not_one_band(path, None, ds.count)
                 idx = _band_indices(path, ds.count, bands)
                 dtype = np.dtype(ds.dtypes[idx[0]])
                 _check_dtype(path, None, dtype)
-                out_dtype = dtype if native else np.dtype(np.float32)
-                h, w, c = ds.height, ds.width, len(idx)
-                out = np.empty((h, w, c), dtype=out_dtype)  # (H, W, C)
-                step = max(1, _CHUNK_BYTES // max(1, w * c * out_dtype.itemsize))
-                for row in range(0, h, step):
-                    rows = min(step, h - row)
-                    block = ds.read([i + 1 for i in idx], window=Window(0, row, w, rows), out_dtype=out_dtype)
-                    out[row:row + rows] = block.transpose(1, 2, 0)  # (C, rows, W) -> (rows, W, C)
+                out = np.empty((ds.height, ds.width, len(idx)), dtype=dtype if native else np.float32)  # (H, W, C)
+                _read_windows(ds, idx, out)
                 georef = ds.crs is not None or not ds.transform.is_identity
                 nodata = ds.nodatavals[idx[0]]
                 return Raster(
@@ -123,6 +143,11 @@ def _read_gdal(path: Path, bands: Sequence[int] | None, native: bool) -> Raster:
             f"or not in the format its extension says; check it with `gdalinfo {source}` and replace it with a "
             f"good copy from its source."
         ) from err
+
+
+def _not_one_band(path: Path, key: str | None, count: int) -> DataError:
+    return DataError(f"{where(path, key)}: expected a label map with one band, got {count} bands. Give a "
+                     f"single-band file of class ids (0 = unlabelled).")
 
 
 def _read_array(path: Path, ext: str, key: str | None) -> np.ndarray:
@@ -163,11 +188,13 @@ def read_raster(path: str | Path, key: str | None = None, bands: Sequence[int] |
 
 
 def _read(path: Path, key: str | None, bands: Sequence[int] | None, supported: Sequence[str],
-          native: bool) -> Raster:
+          native: bool, one_band: bool = False) -> Raster:
     ext = _check_file(path, supported)
     if ext in GDAL_EXTENSIONS or ext == ".hdr":
-        return _read_gdal(path, bands, native)
+        return _read_gdal(path, bands, native, one_band)
     cube = _as_hwc(path, key, _read_array(path, ext, key), bands)
+    if one_band and cube.shape[2] != 1:
+        raise _not_one_band(path, key, cube.shape[2])
     return Raster(path=path, array=cube if native else cube.astype(np.float32, copy=False),
                   crs=None, transform=None, nodata=None)
 
@@ -187,10 +214,7 @@ def read_labels(
     if ext == ".txt":
         labels, names = read_envi_roi(path, shape)
         return labels, names, None
-    raster = _read(path, key, None, LABEL_SUPPORTED, native=True)
-    if raster.array.shape[2] != 1:
-        raise DataError(f"{where(path, key)}: expected a label map with one band, got {raster.array.shape[2]} "
-                        f"bands. Give a single-band file of class ids (0 = unlabelled).")
+    raster = _read(path, key, None, LABEL_SUPPORTED, native=True, one_band=True)
     band = np.asarray(raster.array[:, :, 0])  # (H, W)
     if raster.nodata is not None and band.dtype.kind == "f" and np.isnan(raster.nodata):
         band = np.where(np.isnan(band), 0, band)

@@ -52,12 +52,21 @@ def test_geotiff_single_band_becomes_hwc_and_band_subset_keeps_order(tmp_path: P
     np.testing.assert_array_equal(sub.array, cube[:, :, [4, 1]].astype(np.float32))
 
 
-def test_reading_in_row_blocks_gives_the_whole_raster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reading_in_windows_gives_the_whole_raster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import mmlgnet.readers as readers
 
-    monkeypatch.setattr(readers, "_CHUNK_BYTES", 7 * 4 * 4 * 2)  # two rows of 7 x 4 float32 per block, 3 blocks
+    monkeypatch.setattr(readers, "_CHUNK_BYTES", 7 * 4 * 4 * 2)  # two rows of 7 x 4 float32 per window, 3 windows
     cube = _cube(h=5)
     np.testing.assert_array_equal(read_raster(_write_gdal(tmp_path / "a.tif", cube)).array, cube)
+    tiled = _cube(h=40, w=37, c=3)  # 16 x 16 tiles: windows of one tile, partial at the right and bottom edges
+    path = tmp_path / "tiled.tif"
+    with rasterio.open(path, "w", driver="GTiff", height=40, width=37, count=3, dtype="uint16", crs="EPSG:32615",
+                       transform=TRANSFORM, tiled=True, blockxsize=16, blockysize=16) as ds:
+        ds.write(tiled.transpose(2, 0, 1))
+        assert ds.block_shapes[0] == (16, 16)
+    monkeypatch.setattr(readers, "_CHUNK_BYTES", 16 * 16 * 3 * 4)
+    np.testing.assert_array_equal(read_raster(path).array, tiled)
+    np.testing.assert_array_equal(read_raster(path, bands=[3]).array, tiled[:, :, 2:])
 
 
 def test_envi_header_and_data_file_read_back(tmp_path: Path) -> None:
@@ -194,6 +203,9 @@ def test_read_labels_errors(tmp_path: Path) -> None:
     _write_gdal(tmp_path / "two.tif", np.ones((3, 3, 2), dtype=np.uint8))
     with pytest.raises(DataError, match=r"two\.tif: expected a label map with one band, got 2 bands"):
         read_labels(tmp_path / "two.tif")
+    np.save(tmp_path / "two.npy", np.ones((3, 3, 2), dtype=np.uint8))
+    with pytest.raises(DataError, match=r"two\.npy: expected a label map with one band, got 2 bands"):
+        read_labels(tmp_path / "two.npy")
     np.save(tmp_path / "frac.npy", np.array([[1.5, 0.0]]))
     with pytest.raises(DataError, match=r"frac\.npy: expected integer class ids"):
         read_labels(tmp_path / "frac.npy")
