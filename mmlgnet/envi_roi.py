@@ -72,7 +72,7 @@ def _header(path: Path, lines: list[str]) -> tuple[int, int, list[Roi], int]:
                 raise _error(path, no, "'ROI npts' before any 'ROI name'.")
             rois.append(Roi(name=name[0], rgb=rgb, npts=int(m.group(1)), line=name[1]))
             name = None
-        elif re.match(r"^;\s*ROI\b", text, re.IGNORECASE):
+        elif re.match(r"^;\s*ROI (name|rgb value|npts)\b", text, re.IGNORECASE):  # other lines: comments
             raise _error(path, no, f"unreadable ROI header line {text!r}; expected 'ROI name: ...', "
                          f"'ROI rgb value: {{r, g, b}}' or 'ROI npts: N'.")
         i += 1

@@ -56,10 +56,10 @@ def test_synthetic_rois_give_classes_in_roi_order(tmp_path: Path) -> None:
     assert names == rois.names
 
 
-def test_extra_columns_are_ignored(tmp_path: Path) -> None:
+def test_extra_columns_and_other_header_lines_are_ignored(tmp_path: Path) -> None:
     path = tmp_path / "wide.txt"
     path.write_text("; ENVI Output of ROIs (5.0)\n; Number of ROIs: 1\n; File Dimension: 3 x 2\n;\n"
-                    "; ROI name: Water\n; ROI rgb value: {0, 0, 255}\n; ROI npts: 2\n"
+                    "; ROI name: Water\n; ROI rgb value: {0, 0, 255}\n; ROI type: point\n; ROI npts: 2\n"
                     ";   ID     X     Y    Map X     Map Y     B1     B2\n"
                     "     1     3     2  271460.0  3290891.0  0.12  0.30\n     2     1     1  271462.5  3290891.0  0.1  0.2\n")
     np.testing.assert_array_equal(read_envi_roi(path)[0], [[1, 0, 0], [0, 0, 1]])
@@ -83,6 +83,9 @@ def test_empty_file_and_bad_header(tmp_path: Path) -> None:
     bad_rgb = _roi_file(tmp_path / "rgb.txt", [("A", [(1, 1)])])
     bad_rgb.write_text(bad_rgb.read_text().replace("{0, 255, 0}", "red"))
     _refused(bad_rgb, r"rgb\.txt, line 6: unreadable ROI header line")
+    bad_npts = _roi_file(tmp_path / "npts.txt", [("A", [(1, 1)])])
+    bad_npts.write_text(bad_npts.read_text().replace("ROI npts: 1", "ROI npts: one"))
+    _refused(bad_npts, r"npts\.txt, line 7: unreadable ROI header line")
     _refused(_roi_file(tmp_path / "count.txt", [("A", [(1, 1)])], count=2), "'Number of ROIs: 2' but describes 1")
 
 

@@ -13,6 +13,7 @@ from mmlgnet.download import DataError, MissingDataError
 from mmlgnet.errors import UserError
 from mmlgnet.matfiles import write_mat
 from mmlgnet.readers import Raster, read_labels, read_raster
+from tests.conftest import SHARED_DATA
 
 TRANSFORM = Affine(2.5, 0.0, 271_460.0, 0.0, -2.5, 3_290_891.0)  # Houston-like UTM 15N origin, 2.5 m pixels
 
@@ -218,3 +219,24 @@ def test_read_labels_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"unknown raster extension '\.csv'"):
         (tmp_path / "gt.csv").write_text("1,2")
         read_labels(tmp_path / "gt.csv")
+
+
+MUUFL = SHARED_DATA / "muufl"
+
+
+@pytest.mark.skipif(not (MUUFL / "LiDAR.mat").is_file() or not (MUUFL / "muufl_gt.mat").is_file(),
+                    reason="no shared MUUFL data")
+def test_real_muufl_lidar_and_labels_as_geotiffs(tmp_path: Path) -> None:
+    """The real MUUFL LiDAR (2 rasters) and ground truth, written as UTM 16N GeoTIFFs, read back unchanged."""
+    lidar = read_raster(MUUFL / "LiDAR.mat", key="LiDAR").array  # (325, 220, 2)
+    gt, _, _ = read_labels(MUUFL / "muufl_gt.mat", key="gt")
+    assert lidar.shape == (325, 220, 2) and gt.shape == (325, 220)
+    assert int((gt > 0).sum()) == 53_687 and int(gt.max()) == 11  # DATASETS.md
+    tif = _write_gdal(tmp_path / "dsm.tif", lidar, crs="EPSG:32616", nodata=-9999.0)
+    back = read_raster(tif, bands=[2])
+    np.testing.assert_array_equal(back.array, lidar[:, :, 1:])
+    assert back.crs == "EPSG:32616" and back.nodata == -9999.0
+    gt_tif = _write_gdal(tmp_path / "gt.tif", gt.astype(np.uint8)[:, :, None], crs="EPSG:32616", nodata=None)
+    labels, names, raster = read_labels(gt_tif, shape=(325, 220))
+    np.testing.assert_array_equal(labels, gt)
+    assert names is None and raster is not None and raster.transform == tuple(TRANSFORM)[:6]
