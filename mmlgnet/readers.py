@@ -25,7 +25,7 @@ GDAL_EXTENSIONS = (".tif", ".tiff", ".gtiff", ".vrt", ".img", ".dat", ".bsq", ".
 ENVI_DATA_EXTENSIONS = ("", ".img", ".dat", ".bsq", ".bil", ".bip", ".raw", ".bin", ".envi")
 SUPPORTED = (*GDAL_EXTENSIONS, ".hdr", ".mat", ".npy")
 LABEL_SUPPORTED = (*SUPPORTED, ".txt")
-_CHUNK_BYTES = 32 * 2**20  # rows read per rasterio call: bounds the transient (C, rows, W) buffer
+_CHUNK_BYTES = 32 * 2**20  # bytes per rasterio read window: bounds the transient (C, rows, cols) buffer
 _GDAL_CACHE_MB = 64
 
 
