@@ -15,13 +15,14 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader
 
 from mmlgnet.atomic import save_npz, write_json
+from mmlgnet.cards import is_card, load_card
 from mmlgnet.download import DataError
 from mmlgnet.errors import ConfigError
 from mmlgnet.models import Modality
 from mmlgnet.normalization import NORMALIZATIONS, nodata_mask, outlier_bands
 from mmlgnet.patches import Normalization, PatchGatherer, check_patch_size, normalize_bands, pad_scene
 from mmlgnet.sampling import PatchDataset, PixelBatchSampler, PixelIndexDataset
-from mmlgnet.scenes import SPECS, Scene, load_scene
+from mmlgnet.scenes import SCENE_NAMES, SPECS, Scene, load_scene
 from mmlgnet.splits import Split, check_val_fraction, make_split, parse_protocol
 from mmlgnet.synthetic import MAX_SYNTHETIC_CLASSES, make_synthetic_scene
 
@@ -50,7 +51,8 @@ class HSILidarDataModule(L.LightningDataModule):
     gather. Pipeline `per_sample`: the usual Dataset that slices one patch per item (reference/benchmark).
 
     Args:
-        scene: which scene; `synthetic` is generated on the fly (offline demo and tests).
+        scene: a catalogue scene (`trento`, `muufl`, `houston2013`, or `synthetic`, generated on the fly for the
+            offline demo and tests) or the path of a YAML scene card describing your own rasters (see README).
         root: directory holding the scene's files (default `data/<scene>`).
         download: fetch missing files from the pinned URLs and verify their sha256.
         verify: check sha256 of present files against the spec (turn off only for your own re-exports).
@@ -70,6 +72,7 @@ class HSILidarDataModule(L.LightningDataModule):
             A band whose extreme value lies > 1e3 robust spreads (MAD) from its median is reported with a
             warning: its statistics are ruled by that value (usually a fill value: see `nodata`).
         nodata: a fill value (e.g. 1e30 or -9999) marking missing measurements in the HSI/LiDAR files.
+            Default: the scene card's `nodata`, else the rasters' own nodata metadata.
             Entries equal to it (compared in float32) are left out of their band's statistics and replaced
             by the band's mean (0 after z-scoring) before patches are cut. A labelled pixel with nodata in a
             served modality is an error naming the file: it cannot be classified from missing data.
@@ -81,7 +84,7 @@ class HSILidarDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        scene: Literal["trento", "muufl", "houston2013", "synthetic"] = "synthetic",
+        scene: str = "synthetic",
         root: str | None = None,
         download: bool = False,
         verify: bool = True,
@@ -118,6 +121,9 @@ class HSILidarDataModule(L.LightningDataModule):
         if nodata is not None and not math.isfinite(nodata):
             raise ConfigError(f"--data.nodata {nodata}: expected a finite fill value (e.g. 1e30 or -9999). NaN and "
                               f"inf entries are refused when the files are read: fill them before loading.")
+        if scene not in SCENE_NAMES and scene != "synthetic" and not is_card(scene):
+            raise ConfigError(f"--data.scene {scene!r}: expected a catalogue scene ({', '.join(SCENE_NAMES)}, "
+                              f"synthetic) or the path of a YAML scene card (a .yaml/.yml file).")
         if scene == "synthetic":
             _check_int("synthetic_height", synthetic_height, 1)
             _check_int("synthetic_width", synthetic_width, 1)
@@ -144,6 +150,9 @@ class HSILidarDataModule(L.LightningDataModule):
         if self._scene is None:
             if self.scene_name == "synthetic":
                 self._scene = make_synthetic_scene(**self.synthetic, lidar_bands=self.lidar_channels or 1)
+            elif is_card(self.scene_name):
+                self._scene = load_card(self.scene_name, lidar_channels=self.lidar_channels,
+                                        require_hsi="hsi" in self.modalities)
             else:
                 self._scene = load_scene(
                     self.scene_name, self.root, download=self.download, lidar_channels=self.lidar_channels,
@@ -163,7 +172,13 @@ class HSILidarDataModule(L.LightningDataModule):
     def hsi_channels(self) -> int:
         if self.scene.hsi is not None:
             return int(self.scene.hsi.shape[2])
-        return SPECS[self.scene_name].hsi_bands  # cube absent (LiDAR-only run): the spec's band count
+        spec = SPECS.get(self.scene_name)  # cube absent (LiDAR-only run): the spec's band count (0 for a card)
+        return spec.hsi_bands if spec is not None else 0
+
+    @property
+    def fill_value(self) -> float | None:
+        """The nodata value in force: --data.nodata, else the scene's own (card or raster metadata)."""
+        return self.nodata if self.nodata is not None else self.scene.nodata
 
     @property
     def lidar_channels_out(self) -> int:
@@ -186,7 +201,7 @@ class HSILidarDataModule(L.LightningDataModule):
             "name": self.split_protocol, "seed": self.split_seed, "val_fraction": self.val_fraction,
             "class_names": self.class_names, "counts": counts,
             "totals": {k: int(sum(v)) for k, v in counts.items()},
-            "nodata": self.nodata, "allow_empty_train_classes": self.allow_empty_train_classes,
+            "nodata": self.fill_value, "allow_empty_train_classes": self.allow_empty_train_classes,
             "empty_train_classes": [n for n, c in zip(self.class_names, counts["train"], strict=True) if c == 0],
         }
 
@@ -203,7 +218,7 @@ class HSILidarDataModule(L.LightningDataModule):
                     raise ConfigError(f"--model.modalities asks for {name!r} but the scene {s.name!r} has no "
                                       f"{name} data: add its file, or drop {name!r} from --model.modalities.")
                 self._check_bands(name, cube)
-                self._padded[name] = pad_scene(normalize_bands(cube, self.normalization, self.nodata), self.patch_size)
+                self._padded[name] = pad_scene(normalize_bands(cube, self.normalization, self.fill_value), self.patch_size)
                 self._gatherers[name] = PatchGatherer(self._padded[name], s.width, self.patch_size)
         trainer = self._trainer_or_none()
         if trainer is not None and stage in ("fit", None):
@@ -213,23 +228,23 @@ class HSILidarDataModule(L.LightningDataModule):
 
     def _check_bands(self, name: str, cube: np.ndarray) -> None:
         """Refuse labelled pixels holding `nodata`; warn (once per modality) about outlier-ruled bands."""
-        s, where = self.scene, self.scene.source(name)
-        if self.nodata is not None:
-            missing = nodata_mask(cube, self.nodata)  # (H, W, C)
+        s, where, nodata = self.scene, self.scene.source(name), self.fill_value
+        if nodata is not None:
+            missing = nodata_mask(cube, nodata)  # (H, W, C)
             hit = missing.any(axis=2) & (s.labels > 0)  # (H, W)
             if hit.any():
                 row, col = (int(i) for i in np.argwhere(hit)[0])
                 raise DataError(
-                    f"{where}: {int(hit.sum())} labelled pixel(s) hold the nodata value {self.nodata:g} "
-                    f"(--data.nodata) in some {name} band, first at (row, col) ({row}, {col}), class "
+                    f"{where}: {int(hit.sum())} labelled pixel(s) hold the nodata value {nodata:g} "
+                    f"(--data.nodata or the scene's nodata) in some {name} band, first at (row, col) ({row}, {col}), class "
                     f"{s.labels[row, col]}; they cannot be classified from missing data. Set them to 0 "
                     f"(unlabelled) in the label map, fill the values, or drop --data.nodata if "
-                    f"{self.nodata:g} is a real measurement."
+                    f"{nodata:g} is a real measurement."
                 )
             if missing.any():
-                rank_zero_info(f"{where}: {int(missing.sum())} {name} entries equal --data.nodata {self.nodata:g}: "
+                rank_zero_info(f"{where}: {int(missing.sum())} {name} entries equal the nodata value {nodata:g}: "
                                f"left out of the band statistics and filled with the band mean.")
-        flagged = outlier_bands(cube, self.nodata)
+        flagged = outlier_bands(cube, nodata)
         if flagged:
             shown = "; ".join(b.describe() for b in flagged[:5]) + (f"; and {len(flagged) - 5} more" if len(flagged) > 5 else "")
             rank_zero_warn(

@@ -17,6 +17,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from mmlgnet import maps
 from mmlgnet.atomic import save_npy, write_json
 from mmlgnet.metrics import scores_from_confusion
+from mmlgnet.normalization import nodata_mask
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +27,13 @@ class PredictionMapWriter(BasePredictionWriter):
 
     Files in `output_dir` (default: `<the run's log dir>/maps`):
     `prediction.npy` (H, W) int16 class ids 1..K for every pixel, background included; `confidence.npy`
-    (H, W) float32 softmax maximum; `prediction.png`, `ground_truth.png` (0 = unlabelled in black),
+    (H, W) float32 softmax maximum (both 0 at nodata pixels: any band equal to the nodata value);
+    `prediction.png`, `ground_truth.png` (0 = unlabelled in black),
     `error_map.png` (test pixels: green right, red wrong), `confusion_matrix.png` (row-normalised, test
-    pixels) and `maps.json` (scores over the test pixels, file list). The images are also logged to every
+    pixels) and `maps.json` (scores over the test pixels, file list). When the scene is georeferenced
+    (a scene card whose rasters carry a CRS and geotransform) also `prediction.tif` (class ids, the palette
+    as colour table, class names as tags), `confidence.tif` (float32), `ground_truth.tif` and `error_map.tif`
+    (1 right, 2 wrong test pixels), with the input's CRS and transform: they open in place in QGIS. The images are also logged to every
     W&B logger of the trainer.
 
     Under DDP every rank fills the pixels of its own shard into a full-size buffer (−1 elsewhere); the
@@ -93,13 +98,16 @@ class PredictionMapWriter(BasePredictionWriter):
             rank_zero_warn(f"PredictionMapWriter: {missing} of {h * w} pixels were not predicted (limit_predict_batches?); "
                            "they are 0 in prediction.npy and black in prediction.png.")
         pred = (pred0 + 1).reshape(h, w).astype(np.int16)  # 1..K, 0 = not predicted
+        conf = score.reshape(h, w).astype(np.float32)  # (H, W)
+        void = _nodata_pixels(scene, dm.fill_value)  # (H, W) bool
+        pred[void], conf[void] = 0, 0.0
         names, palette, tag = list(scene.class_names), scene.palette, f"{scene.name} ({dm.split_protocol})"
         test = split.test[pred.reshape(-1)[split.test] > 0]
         confusion = maps.confusion_from_maps(pred, scene.labels, test, k)
         scores = scores_from_confusion(torch.as_tensor(confusion))
         files = {
             "prediction.npy": save_npy(out / "prediction.npy", pred),
-            "confidence.npy": save_npy(out / "confidence.npy", score.reshape(h, w).astype(np.float32)),
+            "confidence.npy": save_npy(out / "confidence.npy", conf),
             "prediction.png": maps.save_class_map(out / "prediction.png", pred, names, palette,
                                                   f"Prediction, every pixel: {tag}"),
             "ground_truth.png": maps.save_class_map(out / "ground_truth.png", scene.labels, names, palette,
@@ -109,10 +117,14 @@ class PredictionMapWriter(BasePredictionWriter):
             "confusion_matrix.png": maps.save_confusion(out / "confusion_matrix.png", confusion, names,
                                                         f"Confusion (test pixels, row-normalised): {tag}"),
         }
+        if scene.crs is not None and scene.transform is not None:
+            files.update(_write_geotiffs(out, scene, pred, conf, test))
         write_json(out / "maps.json", {
             "scene": scene.name, "split": dm.split_protocol, "shape": [h, w], "class_names": names,
             "test_pixels": int(len(test)), "OA": _score(scores["OA"]), "AA": _score(scores["AA"]),
             "kappa": _score(scores["kappa"]), "confusion_matrix": confusion.tolist(),
+            "nodata_pixels": int(void.sum()), "crs": scene.crs,
+            "transform": list(scene.transform) if scene.transform is not None else None,
             "predicted_class_counts": np.bincount(pred.reshape(-1), minlength=k + 1)[1:].tolist(),
             "checkpoint": str(trainer.ckpt_path) if trainer.ckpt_path else None,
             "trained": _trained_state(trainer),
@@ -124,6 +136,34 @@ class PredictionMapWriter(BasePredictionWriter):
 
         log_images(trainer, {f"maps/{n.removesuffix('.png')}": p for n, p in files.items() if n.endswith(".png")})
         return files
+
+
+def _nodata_pixels(scene: Any, nodata: float | None) -> np.ndarray:
+    """(H, W) bool: pixels where any HSI or LiDAR band equals `nodata` (never classified: 0 in the maps)."""
+    void = np.zeros((scene.height, scene.width), dtype=bool)
+    for cube in (scene.hsi, scene.lidar):
+        if cube is not None and nodata is not None:
+            void |= nodata_mask(cube, nodata).any(axis=2)
+    return void
+
+
+def _write_geotiffs(out: Path, scene: Any, pred: np.ndarray, conf: np.ndarray, test: np.ndarray) -> dict[str, Path]:
+    """prediction/confidence/ground_truth/error_map .tif on the scene's CRS and geotransform."""
+    from mmlgnet import georef  # rasterio only when a georeferenced scene is mapped
+
+    crs, tf, names, palette = scene.crs, scene.transform, list(scene.class_names), scene.palette
+    errors = np.zeros(pred.shape, dtype=np.uint8)  # (H, W) 0 = not a test pixel
+    flat = errors.reshape(-1)
+    flat[test] = np.where(pred.reshape(-1)[test] == scene.labels.reshape(-1)[test], 1, 2)
+    return {
+        "prediction.tif": georef.write_class_tif(out / "prediction.tif", pred, crs, tf, names, palette,
+                                                 "predicted class (0 = nodata/unclassified)"),
+        "confidence.tif": georef.write_float_tif(out / "confidence.tif", conf, crs, tf, "softmax maximum"),
+        "ground_truth.tif": georef.write_class_tif(out / "ground_truth.tif", scene.labels, crs, tf, names, palette,
+                                                   "ground truth (0 = unlabelled)"),
+        "error_map.tif": georef.write_class_tif(out / "error_map.tif", errors, crs, tf, georef.ERROR_CLASSES,
+                                                georef.ERROR_PALETTE, "test pixels: 1 correct, 2 wrong"),
+    }
 
 
 def _datamodule(trainer: L.Trainer) -> Any:

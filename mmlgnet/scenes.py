@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,49 +11,9 @@ from mmlgnet.catalog import SCENE_NAMES, SPECS, FileSpec, SceneSpec
 from mmlgnet.download import DataError, MissingDataError, describe_missing, ensure_files
 from mmlgnet.matfiles import read_gatorsense, read_mat
 from mmlgnet.rasters import as_cube, as_label_map
+from mmlgnet.scene import Scene
 
 __all__ = ["SCENE_NAMES", "SPECS", "FileSpec", "Scene", "SceneSpec", "check_scene", "load_scene"]
-
-
-@dataclass(frozen=True, eq=False)  # eq=False: the fields are arrays, element-wise == makes no sense here
-class Scene:
-    """A loaded co-registered HSI + LiDAR scene with its ground truth (0 = unlabelled, 1..K)."""
-
-    name: str
-    hsi: np.ndarray | None  # (H, W, C_hsi) float32; None only with require_hsi=False and no cube on disk
-    lidar: np.ndarray  # (H, W, C_lidar) float32
-    labels: np.ndarray  # (H, W) int64, 0 = unlabelled, 1..K
-    class_names: tuple[str, ...]  # K names in label order
-    train_map: np.ndarray | None = None  # (H, W) int64, published training labels (0 elsewhere)
-    test_map: np.ndarray | None = None  # (H, W) int64, published test labels
-    wavelengths_nm: np.ndarray | None = None  # (C_hsi,)
-    palette: tuple[tuple[int, int, int], ...] = ()  # K RGB colours for maps
-    sources: dict[str, Path] = field(default_factory=dict)  # role ("hsi", "lidar", "train", ...) -> its file
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
-    def height(self) -> int:
-        return int(self.labels.shape[0])
-
-    @property
-    def width(self) -> int:
-        return int(self.labels.shape[1])
-
-    @property
-    def hsi_bands(self) -> int | None:
-        return None if self.hsi is None else int(self.hsi.shape[2])
-
-    @property
-    def lidar_bands(self) -> int:
-        return int(self.lidar.shape[2])
-
-
-    def source(self, role: str) -> str:
-        """The file an array came from, for messages (the scene's name for generated scenes)."""
-        return str(self.sources[role]) if role in self.sources else f"the {self.name} scene's {role} data"
 
 
 def _scene_dir(root: str | Path, name: str) -> Path:

@@ -10,7 +10,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from mmlgnet.matfiles import write_gatorsense, write_mat
-from mmlgnet.scenes import Scene
+from mmlgnet.scene import Scene
 
 # Classes come in pairs that share a spectrum (material) but not a height: only LiDAR separates the two
 # of a pair. The first of each pair lies on the ground (height 0), so those are separable only by HSI.

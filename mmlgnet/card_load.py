@@ -1,0 +1,178 @@
+"""Reading a parsed scene card's rasters (mmlgnet.readers) into a checked `Scene`: grid, CRS and class checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmlgnet.cards import RasterRef, SceneCard, _Card, verify_sha256
+from mmlgnet.download import DataError
+from mmlgnet.scene import Scene
+from mmlgnet.scenes import check_scene
+
+__all__ = ["read_card"]
+
+
+def _same_crs(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    from rasterio.crs import CRS
+
+    try:
+        return bool(CRS.from_user_input(a) == CRS.from_user_input(b))
+    except Exception:  # noqa: BLE001 -- an unparsable CRS string is simply "not the same"
+        return False
+
+
+class _Grid:
+    """The pixel grid (size, CRS, transform) of the first file; every later file must match it."""
+
+    def __init__(self, c: _Card) -> None:
+        self.c = c
+        self.first: tuple[str, Path] | None = None
+        self.shape: tuple[int, int] | None = None
+        self.crs: str | None = None
+        self.transform: tuple[float, ...] | None = None
+        self.crs_from: tuple[str, Path] | None = None
+
+    def add(self, key: str, path: Path, shape: tuple[int, ...], crs: str | None,
+            transform: tuple[float, ...] | None) -> None:
+        hw = (int(shape[0]), int(shape[1]))
+        if self.shape is None or self.first is None:
+            self.first, self.shape = (key, path), hw
+        elif hw != self.shape:
+            raise self.c.error(key, f"{path} is {hw[0]}x{hw[1]} pixels but {self.first[1]} (key "
+                               f"{self.first[0]!r}) is {self.shape[0]}x{self.shape[1]}",
+                               "All rasters of a scene must share one pixel grid: resample or crop them to match.")
+        if crs is None or transform is None:
+            return
+        if self.crs is None or self.crs_from is None:
+            self.crs, self.transform, self.crs_from = crs, tuple(transform[:6]), (key, path)
+            return
+        if not _same_crs(crs, self.crs):
+            raise self.c.error(key, f"{path} has CRS {crs} but {self.crs_from[1]} (key {self.crs_from[0]!r}) "
+                               f"has {self.crs}", "Reproject the files onto one CRS (e.g. gdalwarp -t_srs).")
+        if not np.allclose(transform[:6], self.transform or (), rtol=0, atol=1e-6):
+            raise self.c.error(key, f"{path} has geotransform {tuple(transform[:6])} but {self.crs_from[1]} "
+                               f"(key {self.crs_from[0]!r}) has {self.transform}",
+                               "The rasters are not co-registered: resample them onto one grid (gdalwarp -tr/-te).")
+
+
+def _named(c: _Card, key: str, e: DataError) -> DataError:
+    """A reader's DataError (it names the file) prefixed with the card and key that point at the file."""
+    return DataError(f"Scene card {c.path}, key {key!r}: {e}")
+
+
+def _read(grid: _Grid, key: str, ref: RasterRef) -> Any:
+    from mmlgnet.readers import read_raster
+
+    try:
+        r = read_raster(ref.path, key=ref.key, bands=list(ref.bands) if ref.bands else None)
+    except DataError as e:
+        raise _named(grid.c, key, e) from None
+    grid.add(key, ref.path, r.array.shape, r.crs, r.transform)
+    return r
+
+
+def _labels(grid: _Grid, key: str, ref: RasterRef) -> tuple[np.ndarray, tuple[str, ...] | None]:
+    from mmlgnet.readers import read_labels
+
+    try:
+        labels, names, raster = read_labels(ref.path, key=ref.key, shape=grid.shape)
+    except DataError as e:
+        raise _named(grid.c, key, e) from None
+    grid.add(key, ref.path, labels.shape, raster.crs if raster else None, raster.transform if raster else None)
+    return labels, (tuple(names) if names else None)
+
+
+def _class_names(c: _Card, card: SceneCard, from_files: dict[str, tuple[str, ...]], top: int) -> tuple[str, ...]:
+    """The card's class names, or those of the ROI files (which must agree with each other and the card)."""
+    for key, roi in from_files.items():
+        if card.class_names is not None and tuple(card.class_names[:len(roi)]) != roi:
+            raise c.error("class_names", f"the card lists {list(card.class_names)} but the ROI names in the "
+                          f"{key!r} file are {list(roi)}", "Make the card's class_names follow the ROI order and "
+                          "names, or drop class_names from the card to use the ROI names.")
+    distinct = set(from_files.values())
+    if card.class_names is None and len(distinct) > 1:
+        raise c.error("class_names", f"the ROI files name different classes: {from_files}",
+                      "Export the ROI files with the same ROIs in the same order, or list class_names in the card.")
+    chosen = card.class_names or (max(distinct, key=len) if distinct else None)
+    if chosen is None:
+        raise c.error("class_names", "missing (the label files carry no class names)",
+                      f"List the {top} class names in label order: `class_names: [...]`.")
+    names: tuple[str, ...] = chosen
+    if top > len(names):
+        raise c.error("class_names", f"{len(names)} names but the labels go up to {top}",
+                      f"List one name per label value 1..{top} (label k is class_names[k-1]), or fix the label file.")
+    return tuple(names)
+
+
+def _nodata(c: _Card, card: SceneCard, rasters: dict[str, Any]) -> float | None:
+    """The card's `nodata`, else the one of the rasters' metadata (which must then agree)."""
+    if card.nodata is not None:
+        return card.nodata
+    found = {k: float(r.nodata) for k, r in rasters.items() if r.nodata is not None and np.isfinite(r.nodata)}
+    if len(set(found.values())) > 1:
+        raise c.error("nodata", f"the rasters declare different nodata values {found}",
+                      "Set one `nodata:` in the card (the fill value used by all files) or rewrite the files.")
+    return next(iter(found.values()), None)
+
+
+def read_card(card: SceneCard, require_hsi: bool = True) -> Scene:
+    """Read every file of `card` and return the checked Scene (raises DataError naming the card and key)."""
+    c = _Card(card.card)
+    verify_sha256(card)
+    grid = _Grid(c)
+    sources: dict[str, Path] = {}
+    rasters: dict[str, Any] = {}
+    hsi = None
+    if card.hsi is not None:
+        rasters["hsi"] = _read(grid, "hsi", card.hsi)
+        hsi, sources["hsi"] = rasters["hsi"].array, card.hsi.path
+    elif require_hsi:
+        raise c.error("hsi", "missing, but the run uses the HSI modality",
+                      "Add `hsi: <file>` to the card, or run LiDAR-only with --model.modalities [lidar].")
+    parts = []
+    for i, ref in enumerate(card.lidar):
+        rasters[f"lidar[{i}]"] = r = _read(grid, "lidar", ref)
+        parts.append(r.array)
+    lidar = np.ascontiguousarray(np.concatenate(parts, axis=2), dtype=np.float32)  # (H, W, L)
+    sources["lidar"] = card.lidar[0].path
+    maps: dict[str, np.ndarray] = {}
+    roi_names: dict[str, tuple[str, ...]] = {}
+    for key in ("labels", "train", "test"):
+        ref = getattr(card, key)
+        if ref is not None:
+            maps[key], names = _labels(grid, key, ref)
+            sources[key] = ref.path
+            if names:
+                roi_names[key] = names
+    train, test = maps.get("train"), maps.get("test")
+    if "labels" in maps:
+        labels = maps["labels"]  # (H, W) int64
+    else:  # parse_card asked for both maps when labels: is absent
+        assert train is not None and test is not None
+        labels = np.where(train > 0, train, test)  # == TR + TS once check_scene has found them disjoint
+        sources["labels"] = sources["train"]
+    top = int(max(int(m.max()) for m in maps.values())) if maps else 0
+    names = _class_names(c, card, roi_names, top)
+    if card.palette and len(card.palette) != len(names):
+        raise c.error("palette", f"{len(card.palette)} colours for {len(names)} classes", "Give one [R, G, B] per class.")
+    if card.class_descriptions:
+        unknown = sorted(set(card.class_descriptions) - set(names))
+        if unknown:
+            raise c.error("class_descriptions", f"unknown class(es) {unknown}", f"Use names from {list(names)}.")
+    wl = None
+    if card.wavelengths_nm is not None:
+        if hsi is not None and len(card.wavelengths_nm) != hsi.shape[2]:
+            raise c.error("wavelengths_nm", f"{len(card.wavelengths_nm)} values for {hsi.shape[2]} HSI bands",
+                          "Give one centre wavelength per (selected) HSI band.")
+        wl = np.asarray(card.wavelengths_nm, dtype=np.float64)
+    scene = Scene(name=card.name, hsi=hsi, lidar=lidar, labels=labels, class_names=names, train_map=train,
+                  test_map=test, wavelengths_nm=wl, palette=card.palette, sources=sources, crs=grid.crs,
+                  transform=grid.transform, nodata=_nodata(c, card, rasters),
+                  class_descriptions=dict(card.class_descriptions or {}))
+    check_scene(scene, sources, None, None)
+    return scene

@@ -1,0 +1,70 @@
+"""Georeferenced GeoTIFF outputs (class maps with a colour table, float rasters), written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.transform import Affine
+
+from mmlgnet.maps import CORRECT, WRONG, palette_array
+
+__all__ = ["ERROR_CLASSES", "write_class_tif", "write_float_tif"]
+
+ERROR_CLASSES = ("correct", "wrong")  # error_map.tif: 0 = not a test pixel, 1 = correct, 2 = wrong
+ERROR_PALETTE = (CORRECT, WRONG)  # the colours of error_map.png
+
+
+def _profile(shape: tuple[int, int], dtype: str, crs: str, transform: Sequence[float],
+             nodata: float | None) -> dict:
+    h, w = shape
+    return {"driver": "GTiff", "height": h, "width": w, "count": 1, "dtype": dtype, "crs": crs,
+            "transform": Affine(*transform[:6]), "nodata": nodata, "compress": "deflate"}
+
+
+def _write_atomic(path: Path, profile: dict, array: np.ndarray, colormap: dict | None,
+                  tags: dict[str, str], description: str) -> Path:
+    """Write a one-band GeoTIFF to a temporary name in the same folder, then os.replace it into place:
+    a reader (QGIS, a second process) never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(array, 1)
+            if colormap is not None:
+                dst.write_colormap(1, colormap)
+            dst.update_tags(**tags)
+            dst.set_band_description(1, description)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_class_tif(path: str | Path, classes: np.ndarray, crs: str, transform: Sequence[float],
+                    class_names: Sequence[str], palette: Sequence[Sequence[int]], description: str) -> Path:
+    """A class-id map (H, W) 1..K, 0 = nodata/unclassified, as uint8 (K < 256) or uint16.
+
+    The palette (or the PNG maps' default colours) becomes the band's colour table (0 transparent black), and the class names are stored as
+    metadata tags (`class_names` as a JSON list, and `class_<k>` = name), so GIS tools show the legend.
+    """
+    k = len(class_names)
+    dtype = "uint8" if k < 256 else "uint16"
+    colours = {0: (0, 0, 0, 0)}  # the PNG maps' colours (tab20 when the scene has no palette)
+    for i, (r, g, b) in enumerate(palette_array(palette, k).tolist()):
+        colours[i + 1] = (int(r), int(g), int(b), 255)
+    tags = {"class_names": json.dumps(list(class_names)), **{f"class_{i + 1}": n for i, n in enumerate(class_names)}}
+    profile = _profile(classes.shape[:2], dtype, crs, transform, 0)
+    return _write_atomic(Path(path), profile, np.asarray(classes).astype(dtype), colours, tags, description)
+
+
+def write_float_tif(path: str | Path, values: np.ndarray, crs: str, transform: Sequence[float],
+                    description: str, nodata: float | None = None) -> Path:
+    """A float32 raster (H, W), e.g. the per-pixel confidence."""
+    profile = _profile(values.shape[:2], "float32", crs, transform, nodata)
+    return _write_atomic(Path(path), profile, np.asarray(values, dtype=np.float32), None, {}, description)
