@@ -12,7 +12,9 @@ from mmlgnet.download import DataError
 from mmlgnet.scene import Scene
 from mmlgnet.scenes import check_scene
 
-__all__ = ["read_card"]
+__all__ = ["NAN_FILL", "read_card"]
+
+NAN_FILL = -3.0e38  # finite stand-in for NaN nodata (float32-exact enough: compared after the float32 cast)
 
 
 def _same_crs(a: str, b: str) -> bool:
@@ -110,14 +112,32 @@ def _class_names(c: _Card, card: SceneCard, from_files: dict[str, tuple[str, ...
 
 
 def _nodata(c: _Card, card: SceneCard, rasters: dict[str, Any]) -> float | None:
-    """The card's `nodata`, else the one of the rasters' metadata (which must then agree)."""
-    if card.nodata is not None:
-        return card.nodata
+    """The card's `nodata`, else the one of the rasters' metadata (which must then agree).
+
+    A raster declaring NaN as nodata (common for float GeoTIFFs) gets its NaN entries replaced by the
+    finite value in force (NAN_FILL when nothing else is declared; see `_fill_nan`): the pipeline needs
+    finite arrays.
+    """
     found = {k: float(r.nodata) for k, r in rasters.items() if r.nodata is not None and np.isfinite(r.nodata)}
-    if len(set(found.values())) > 1:
+    if card.nodata is None and len(set(found.values())) > 1:
         raise c.error("nodata", f"the rasters declare different nodata values {found}",
                       "Set one `nodata:` in the card (the fill value used by all files) or rewrite the files.")
-    return next(iter(found.values()), None)
+    value = card.nodata if card.nodata is not None else next(iter(found.values()), None)
+    if value is None and any(_nan_nodata(r) for r in rasters.values()):
+        value = NAN_FILL
+    return value
+
+
+def _nan_nodata(raster: Any) -> bool:
+    return raster.nodata is not None and bool(np.isnan(raster.nodata))
+
+
+def _fill_nan(raster: Any, value: float | None) -> np.ndarray:
+    """The raster's (H, W, C) array with NaN replaced by `value` when the file declares NaN as its nodata."""
+    a = raster.array
+    if value is None or not _nan_nodata(raster) or not np.isnan(a).any():
+        return a
+    return np.where(np.isnan(a), np.float32(value), a).astype(np.float32, copy=False)
 
 
 def read_card(card: SceneCard, require_hsi: bool = True) -> Scene:
@@ -130,14 +150,16 @@ def read_card(card: SceneCard, require_hsi: bool = True) -> Scene:
     hsi = None
     if card.hsi is not None:
         rasters["hsi"] = _read(grid, "hsi", card.hsi)
-        hsi, sources["hsi"] = rasters["hsi"].array, card.hsi.path
+        sources["hsi"] = card.hsi.path
     elif require_hsi:
         raise c.error("hsi", "missing, but the run uses the HSI modality",
                       "Add `hsi: <file>` to the card, or run LiDAR-only with --model.modalities [lidar].")
-    parts = []
     for i, ref in enumerate(card.lidar):
-        rasters[f"lidar[{i}]"] = r = _read(grid, "lidar", ref)
-        parts.append(r.array)
+        rasters[f"lidar[{i}]"] = _read(grid, "lidar", ref)
+    nodata = _nodata(c, card, rasters)
+    if "hsi" in rasters:
+        hsi = _fill_nan(rasters["hsi"], nodata)  # (H, W, C) float32
+    parts = [_fill_nan(rasters[f"lidar[{i}]"], nodata) for i in range(len(card.lidar))]
     lidar = np.ascontiguousarray(np.concatenate(parts, axis=2), dtype=np.float32)  # (H, W, L)
     sources["lidar"] = card.lidar[0].path
     maps: dict[str, np.ndarray] = {}
@@ -172,7 +194,7 @@ def read_card(card: SceneCard, require_hsi: bool = True) -> Scene:
         wl = np.asarray(card.wavelengths_nm, dtype=np.float64)
     scene = Scene(name=card.name, hsi=hsi, lidar=lidar, labels=labels, class_names=names, train_map=train,
                   test_map=test, wavelengths_nm=wl, palette=card.palette, sources=sources, crs=grid.crs,
-                  transform=grid.transform, nodata=_nodata(c, card, rasters),
+                  transform=grid.transform, nodata=nodata,
                   class_descriptions=dict(card.class_descriptions or {}))
     check_scene(scene, sources, None, None)
     return scene

@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 import rasterio
 import yaml
-from rasterio.transform import from_origin
+from rasterio.transform import Affine
 
 from mmlgnet.scene import Scene
 from mmlgnet.synthetic import default_split, make_synthetic_scene
 
 CRS = "EPSG:32615"  # UTM zone 15N (Houston)
-TRANSFORM = from_origin(271460.0, 3290891.0, 2.5, 2.5)  # 2.5 m pixels
+TRANSFORM = Affine(2.5, 0.0, 271460.0, 0.0, -2.5, 3290891.0)  # 2.5 m pixels, north up
 NODATA = -9999.0
 
 

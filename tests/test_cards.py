@@ -140,9 +140,10 @@ def test_bad_grids(tmp_path):
     write_tif(tmp_path / "other_crs.tif", scene.lidar[:, :, 0], crs="EPSG:32616")
     with pytest.raises(DataError, match=r"key 'lidar'.*other_crs.tif has CRS EPSG:32616.*Reproject"):
         load_card(_edit(card, lidar=["other_crs.tif"]))
-    from rasterio.transform import from_origin
+    from rasterio.transform import Affine
 
-    write_tif(tmp_path / "shifted.tif", scene.lidar[:, :, 0], transform=from_origin(271470.0, 3290891.0, 2.5, 2.5))
+    shifted = Affine(2.5, 0.0, 271470.0, 0.0, -2.5, 3290891.0)  # 10 m east of TRANSFORM
+    write_tif(tmp_path / "shifted.tif", scene.lidar[:, :, 0], transform=shifted)
     with pytest.raises(DataError, match=r"key 'lidar'.*shifted.tif has geotransform.*co-registered"):
         load_card(_edit(card, lidar=["shifted.tif"]))
     write_tif(tmp_path / "gt_small.tif", scene.labels[:20].astype(np.uint8))
@@ -176,3 +177,39 @@ def test_parse_card_not_a_mapping(tmp_path):
         parse_card(tmp_path / "c.yaml")
     with pytest.raises(DataError, match="does not exist"):
         parse_card(tmp_path / "missing.yaml")
+
+
+def test_nan_nodata_in_metadata_becomes_a_finite_fill(tmp_path):
+    """A float GeoTIFF declaring NaN nodata: its NaNs become NAN_FILL, the scene's nodata (check_scene passes)."""
+    from mmlgnet.card_load import NAN_FILL
+
+    card, scene, void = write_card_scene(tmp_path, hsi_nodata_meta=False)
+    assert scene.hsi is not None
+    hsi = scene.hsi.copy()
+    hsi[void] = np.nan
+    write_tif(tmp_path / "hsi.tif", hsi, nodata=float("nan"))
+    s = load_card(card)
+    assert s.nodata == NAN_FILL and s.hsi is not None and np.isfinite(s.hsi).all()
+    assert (s.hsi[void] == np.float32(NAN_FILL)).all() and (s.hsi[~void] != np.float32(NAN_FILL)).all()
+
+
+def test_import_cycle_gone():
+    """synthetic.py no longer imports scenes.py (Scene lives in mmlgnet.scene); the old import still works."""
+    import subprocess
+    import sys
+
+    code = "import sys, mmlgnet.synthetic; print('mmlgnet.scenes' in sys.modules); from mmlgnet.scenes import Scene"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr
+
+
+def test_lidar_only_card_with_full_labels_through_cli(tmp_path):
+    """A card without HSI and with one `labels:` map fits and tests LiDAR-only with a drawn split."""
+    card, _, _ = write_card_scene(tmp_path / "data", split_maps=False)
+    raw = yaml.safe_load(card.read_text())
+    del raw["hsi"]
+    card.write_text(yaml.safe_dump(raw))
+    main(["fit", *BASE, "--data.scene", str(card), "--data.split", "per_class:5", "--model.modalities", "[lidar]",
+          "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), "--test_after_fit", "true"])
+    rec = json.loads(next((tmp_path / "runs").rglob("test_metrics.json")).read_text())
+    assert rec["variant"]["modalities"] == ["lidar"] and rec["num_test_pixels"] > 0
