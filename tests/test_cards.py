@@ -50,6 +50,15 @@ def test_card_fit_test_predict_through_cli(tmp_path):
         assert int((errors > 0).sum()) == rec["num_test_pixels"] and set(np.unique(errors)) <= {0, 1, 2}
     info = json.loads((maps / "maps.json").read_text())
     assert info["nodata_pixels"] == int(void.sum()) and "prediction.tif" in info["files"]
+    # The predict subcommand from the checkpoint maps the card's scene again, to the same GeoTIFF.
+    ckpt = next((tmp_path / "runs").rglob("last.ckpt"))
+    main(["predict", *BASE, "--data.scene", str(card), "--ckpt_path", str(ckpt),
+          "--trainer.logger.init_args.save_dir", str(tmp_path / "runs2"), "--predict_writer.output_dir",
+          str(tmp_path / "pred")])
+    with rasterio.open(tmp_path / "pred" / "prediction.tif") as src:
+        assert src.crs.to_string() == CRS and src.transform == TRANSFORM
+        np.testing.assert_array_equal(src.read(1), np.load(tmp_path / "pred" / "prediction.npy"))
+        np.testing.assert_array_equal(src.read(1), pred)  # same weights, same map
 
 
 def test_card_scene_fields(tmp_path):
