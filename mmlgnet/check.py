@@ -81,7 +81,7 @@ def report(scene: Scene, out: TextIO) -> None:
     w = print
     w(f"scene: {scene.name}", file=out)
     w(f"size: {scene.height} x {scene.width} pixels (H x W)", file=out)
-    w(f"HSI bands: {scene.hsi_bands if scene.hsi is not None else 'none (LiDAR-only)'}", file=out)
+    w(f"HSI bands: {scene.hsi_bands if scene.hsi is not None else 'none (no HSI file: LiDAR-only runs only)'}", file=out)
     w(f"LiDAR channels: {scene.lidar_bands}", file=out)
     w(f"CRS: {_crs_text(scene.crs, scene.transform)}", file=out)
     w(f"nodata: {scene.nodata if scene.nodata is not None else 'none'}, "
@@ -97,7 +97,7 @@ def report(scene: Scene, out: TextIO) -> None:
         w(f"standard split (train/test maps): {int(train.sum())} train, {int(test.sum())} test pixels; "
           f"classes without a training pixel: {int((train == 0).sum())}", file=out)
     else:
-        w("standard split: none (the card has no train:/test: maps); use per_class:N or fraction:p", file=out)
+        w("standard split: none (no train/test maps); use per_class:N or fraction:p", file=out)
     for n in PER_CLASS_PROTOCOLS:
         ok = int((total >= n + 1).sum())
         w(f"per_class:{n}: {ok}/{k} classes have >= {n} training + 1 test pixel"

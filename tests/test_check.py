@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 import yaml
 from cardkit import write_card_scene
+from conftest import SHARED_DATA
 
 from mmlgnet.check import main
 
@@ -92,3 +95,14 @@ def test_module_entry_point_exit_code(tmp_path):
     assert p.stderr.startswith("error: ") and p.stderr.count("\n") == 1 and "missing.yaml" in p.stderr
     rc, _, err = _run(["trento"])
     assert rc == 2 and "--root" in err
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "muufl" / "muufl_gt.mat").is_file(), reason="no shared MUUFL data")
+def test_catalogue_scene_with_root(capsys):
+    """A catalogue name + --root: MUUFL's real ground truth (DATASETS.md counts), no published split."""
+    assert main(["muufl", "--root", str(SHARED_DATA)]) == 0
+    out = capsys.readouterr().out
+    assert "size: 325 x 220 pixels (H x W)" in out and "LiDAR channels: 2" in out
+    assert "classes: 11, labelled pixels: 53687" in out
+    assert re.search(r"^ +10 +Yellow curb +183$", out, re.MULTILINE)
+    assert "standard split: none" in out and "fraction:0.05: 11/11 classes" in out

@@ -99,7 +99,7 @@ def test_trento_card_on_the_real_lidar_and_split_files(tmp_path, capsys):
     card.write_text(yaml.safe_dump(raw, sort_keys=False))
     assert check_main([str(card)]) == 0
     out = capsys.readouterr().out
-    assert "size: 166 x 600 pixels (H x W)" in out and "HSI bands: none (LiDAR-only)" in out
+    assert "size: 166 x 600 pixels (H x W)" in out and "HSI bands: none (no HSI file: LiDAR-only runs only)" in out
     assert "standard split (train/test maps): 819 train, 29395 test pixels" in out
     assert "  1  Apple trees      4034      129     3905" in out
     assert "per_class:20: 6/6 classes" in out and "fraction:0.05: 6/6 classes" in out
