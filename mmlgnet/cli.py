@@ -36,7 +36,11 @@ class MMLGNetCLI(LightningCLI):
     """LightningCLI with the data→model links of DESIGN §4, an optional test right after fit, and the
     result guards: a readable checkpoint that agrees with the model options given, and no untrained model
     tested, mapped or left as the outcome of a fit unless `--allow_untrained true` (recorded in the results).
+    With --ckpt_path, the checkpoint's training-scene statistics and classes go to the datamodule before its
+    setup(), so another scene is normalised as the training scene was (HSILidarDataModule.load_state_dict).
     """
+
+    _data_state: dict[str, Any] | None = None  # the checkpoint's datamodule state (--ckpt_path), if any
 
     def add_arguments_to_parser(self, parser: Any) -> None:
         parser.add_argument(
@@ -87,6 +91,7 @@ class MMLGNetCLI(LightningCLI):
                 "would be those of random weights. Use a checkpoint of a fit that trained (e.g. <run dir>/"
                 "checkpoints/last.ckpt after max_epochs >= 1), or --allow_untrained true (debugging; recorded)."
             )
+        self._data_state = ckpt.get(HSILidarDataModule.__qualname__) or None
         saved = ckpt.get("hyper_parameters") or {}
         if isinstance(args, dict) or hasattr(args, "as_dict"):
             explicit = parser.parse_object(args, defaults=False)
@@ -98,6 +103,8 @@ class MMLGNetCLI(LightningCLI):
     def after_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
         self.model.allow_untrained = bool(cfg.get("allow_untrained"))
+        if self._data_state and isinstance(self.datamodule, HSILidarDataModule):
+            self.datamodule.load_state_dict(self._data_state)  # before setup(): one normalisation pass
 
     def instantiate_trainer(self, **kwargs: Any) -> Any:
         trainer_cfg = self._get(self.config_init, "trainer", default={})

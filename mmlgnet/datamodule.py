@@ -19,12 +19,13 @@ from mmlgnet.cards import is_card, load_card
 from mmlgnet.download import DataError
 from mmlgnet.errors import ConfigError
 from mmlgnet.models import Modality
-from mmlgnet.normalization import NORMALIZATIONS, nodata_mask, outlier_bands
+from mmlgnet.normalization import NORMALIZATIONS, NormStats, nodata_mask, norm_stats, outlier_bands
 from mmlgnet.patches import Normalization, PatchGatherer, check_patch_size, normalize_bands, pad_scene
 from mmlgnet.sampling import PatchDataset, PixelBatchSampler, PixelIndexDataset
 from mmlgnet.scenes import SCENE_NAMES, SPECS, Scene, load_scene
 from mmlgnet.splits import Split, check_val_fraction, make_split, parse_protocol
 from mmlgnet.synthetic import MAX_SYNTHETIC_CLASSES, make_synthetic_scene
+from mmlgnet.transfer import TrainingData, data_state
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,12 @@ class HSILidarDataModule(L.LightningDataModule):
         pipeline: `device` (vectorised gather on the device) or `per_sample` (reference DataLoader path).
         num_workers: DataLoader workers of the `per_sample` path (the `device` path needs none).
         synthetic_*: size, class count and seed of the synthetic scene.
+
+    Applying a trained model to another scene: `state_dict()` (saved by Lightning in every checkpoint) holds
+    the normalisation statistics of each modality and the class list; `load_state_dict()` (a checkpoint
+    given by --ckpt_path) makes this scene be normalised with the TRAINING scene's statistics, after
+    checking that its band/channel counts, class names and normalisation match (CheckpointError otherwise).
+    Nodata entries are still found with this scene's own nodata value and become the training band mean.
     """
 
     def __init__(
@@ -143,6 +150,8 @@ class HSILidarDataModule(L.LightningDataModule):
         self._split: Split | None = None
         self._padded: dict[str, torch.Tensor] = {}
         self._gatherers: dict[str, PatchGatherer] = {}
+        self.norm_stats: dict[str, NormStats] = {}  # modality -> the statistics its served cube was normalised with
+        self._training: TrainingData | None = None  # from a checkpoint: normalise with the training scene's stats
 
     # ---- data-decided values, linked into the model by the CLI ----
     @property
@@ -211,20 +220,64 @@ class HSILidarDataModule(L.LightningDataModule):
         check_patch_size(self.patch_size, s.height, s.width)
         self.split  # noqa: B018 -- drawn (and checked: empty classes, val_fraction) before any model step
         if not self._padded:
-            cubes = {"hsi": s.hsi, "lidar": s.lidar}
-            for name in self.modalities:
-                cube = cubes[name]
-                if cube is None:
-                    raise ConfigError(f"--model.modalities asks for {name!r} but the scene {s.name!r} has no "
-                                      f"{name} data: add its file, or drop {name!r} from --model.modalities.")
-                self._check_bands(name, cube)
-                self._padded[name] = pad_scene(normalize_bands(cube, self.normalization, self.fill_value), self.patch_size)
-                self._gatherers[name] = PatchGatherer(self._padded[name], s.width, self.patch_size)
+            self._serve(check=True)
         trainer = self._trainer_or_none()
         if trainer is not None and stage in ("fit", None):
             log_dir = trainer.log_dir  # on every rank: under DDP log_dir is a broadcast (a collective)
             if trainer.is_global_zero:
                 self._report_split(log_dir)
+
+    def _cubes(self) -> dict[str, np.ndarray]:
+        s = self.scene
+        cubes = {"hsi": s.hsi, "lidar": s.lidar}
+        out: dict[str, np.ndarray] = {}
+        for name in self.modalities:
+            cube = cubes[name]
+            if cube is None:
+                raise ConfigError(f"--model.modalities asks for {name!r} but the scene {s.name!r} has no "
+                                  f"{name} data: add its file, or drop {name!r} from --model.modalities.")
+            out[name] = cube
+        return out
+
+    def _serve(self, check: bool) -> None:
+        """Normalise (own statistics, or the training scene's after load_state_dict), pad and serve each modality."""
+        cubes = self._cubes()
+        if self._training is not None:
+            self._training.check(self.scene_name, self.normalization, self.class_names,
+                                 {k: int(v.shape[2]) for k, v in cubes.items()})
+        for name, cube in cubes.items():
+            if check:
+                self._check_bands(name, cube)
+            stats = self._training.stats[name] if self._training is not None else norm_stats(
+                cube, self.normalization, self.fill_value)
+            self.norm_stats[name] = stats
+            normalized = normalize_bands(cube, self.normalization, self.fill_value, stats=stats)  # (H, W, C)
+            self._padded[name] = pad_scene(normalized, self.patch_size)
+            self._gatherers[name] = PatchGatherer(self._padded[name], self.scene.width, self.patch_size)
+
+    # ---- checkpointed state: the training scene's statistics and classes ----
+    def state_dict(self) -> dict[str, Any]:
+        """Saved by Lightning in each checkpoint (under this class's name); empty before setup()."""
+        if not self.norm_stats:
+            return {}
+        return data_state(self.scene_name, self.normalization, self.fill_value, self.class_names, self.norm_stats)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Use the checkpoint's training-scene statistics from now on (re-normalising if already set up).
+
+        The CLI calls this before setup() (no second pass over the scene); Lightning calls it again when it
+        restores the checkpoint, after setup(): a no-op when the statistics already in use are the same.
+        """
+        if not state_dict:
+            return
+        training = self._training = TrainingData(state_dict)
+        if not self._padded:
+            return  # setup() will use it
+        bands = {k: int(v.shape[2]) for k, v in self._padded.items()}  # padded: (H + 2r, W + 2r, C)
+        training.check(self.scene_name, self.normalization, self.class_names, bands)
+        if not all(self.norm_stats[k].same_as(training.stats[k]) for k in self._padded):
+            self._padded, self._gatherers = {}, {}
+            self._serve(check=False)
 
     def _check_bands(self, name: str, cube: np.ndarray) -> None:
         """Refuse labelled pixels holding `nodata`; warn (once per modality) about outlier-ruled bands."""

@@ -106,9 +106,11 @@ class MMLGNetModule(L.LightningModule):
         lines = checkpoints.data_differences(saved, self.hparams)
         if lines:
             ckpt = self._trainer.ckpt_path if self._trainer is not None else None
+            scenes = f"(trained on {saved.get('scene_name')!r}, given {self.hparams.get('scene_name')!r})"
             raise CheckpointError(
-                f"--ckpt_path {ckpt} was trained on other data than the scene given:\n" + "\n".join(lines) +
-                "\nTest it on the scene (and --data.lidar_channels) it was trained on, or train a model for this scene."
+                f"--ckpt_path {ckpt} was trained on other data than the scene given {scenes}:\n" + "\n".join(lines) +
+                "\nA scene the model is applied to needs the same class_names (same order) and band/channel counts: "
+                "fix its card (band subset, class_names) or --data.lidar_channels, or train a model for this scene."
             )
         self.trained = checkpoints.trained_state(checkpoint)
 

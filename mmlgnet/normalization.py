@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -77,24 +77,48 @@ def band_stats(cube: np.ndarray, nodata: float | None = None, with_std: bool = T
                      np.where(empty, 0.0, lo), np.where(empty, 0.0, hi))
 
 
-def normalize_bands(cube: np.ndarray, mode: Normalization = "standard", nodata: float | None = None) -> np.ndarray:
-    """Normalise each band of a (H, W, C) cube with statistics over ALL pixels of the scene.
+@dataclass(frozen=True)
+class NormStats:
+    """What normalising one modality needs, each (C,) float64: out = (x - centre) / spread, nodata -> fill.
 
-    `standard`: (x - mean_c) / std_c; `minmax`: (x - min_c) / (max_c - min_c) (the community's usual
-    choice); `none`: unchanged. The statistics use every pixel, labelled or not, and never the labels:
-    this is the transductive convention of HSI papers, stated in the README. Constant bands map to 0.
+    Computed on the training scene and stored in the checkpoint (the datamodule's state_dict), so that a
+    model applied to another scene sees that scene in the units it was trained on.
+    """
 
-    `nodata`: entries equal to it are left out of their band's statistics and replaced by the band's mean
-    (0 after z-scoring) before patches are cut, so a fill value neither skews the band nor feeds the
-    network; a band with nothing but nodata maps to 0.
+    mode: str
+    centre: np.ndarray
+    spread: np.ndarray  # > 0 (a constant band gets 1)
+    fill: np.ndarray  # the band mean, normalised: what nodata entries become
+
+    @property
+    def bands(self) -> int:
+        return int(self.centre.shape[0])
+
+    def to_state(self) -> dict[str, Any]:
+        """Plain lists (exact float64 round trip; loadable by torch.load(weights_only=True))."""
+        return {"mode": self.mode, "centre": self.centre.tolist(), "spread": self.spread.tolist(),
+                "fill": self.fill.tolist()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> NormStats:
+        return cls(str(state["mode"]), *(np.asarray(state[k], dtype=np.float64) for k in ("centre", "spread", "fill")))
+
+    def same_as(self, other: NormStats) -> bool:
+        return self.mode == other.mode and all(
+            np.array_equal(a, b) for a, b in zip((self.centre, self.spread, self.fill),
+                                                 (other.centre, other.spread, other.fill), strict=True))
+
+
+def norm_stats(cube: np.ndarray, mode: Normalization = "standard", nodata: float | None = None) -> NormStats:
+    """Per-band normalisation statistics of a (H, W, C) cube over ALL its pixels that are not `nodata`.
+
+    `standard`: centre mean, spread std; `minmax`: centre min, spread max - min (the community's usual
+    choice); `none`: 0 and 1. The statistics use every pixel, labelled or not, and never the labels: the
+    transductive convention of HSI papers, stated in the README. A zero spread (constant band) becomes 1.
     """
     if mode not in NORMALIZATIONS:
         raise ConfigError(f"--data.normalization {mode!r}: use one of {NORMALIZATIONS}.")
-    x = np.asarray(cube, dtype=np.float32)
-    mask = nodata_mask(x, nodata)
-    if mode == "none" and not mask.any():
-        return x
-    st = band_stats(x, nodata)
+    st = band_stats(np.asarray(cube, dtype=np.float32), nodata)
     if mode == "standard":
         centre, spread = st.mean, st.std
     elif mode == "minmax":
@@ -102,10 +126,28 @@ def normalize_bands(cube: np.ndarray, mode: Normalization = "standard", nodata: 
     else:
         centre, spread = np.zeros_like(st.mean), np.ones_like(st.mean)
     spread = np.where(spread > 0, spread, 1.0)
-    out = ((x - centre.astype(np.float32)) / spread.astype(np.float32)).astype(np.float32)  # (H, W, C)
+    return NormStats(mode, centre, spread, (st.mean - centre) / spread)
+
+
+def normalize_bands(cube: np.ndarray, mode: Normalization = "standard", nodata: float | None = None,
+                    stats: NormStats | None = None) -> np.ndarray:
+    """Normalise each band of a (H, W, C) cube: with `stats` (e.g. a training scene's) or its own (norm_stats).
+
+    `nodata`: entries equal to it are left out of the statistics and replaced by the band's mean (0 after
+    z-scoring; with `stats`, the training scene's mean) before patches are cut, so a fill value neither
+    skews the band nor feeds the network; a band with nothing but nodata maps to 0.
+    """
+    x = np.asarray(cube, dtype=np.float32)
+    mask = nodata_mask(x, nodata)
+    if stats is None:
+        if mode not in NORMALIZATIONS:
+            raise ConfigError(f"--data.normalization {mode!r}: use one of {NORMALIZATIONS}.")
+        if mode == "none" and not mask.any():
+            return x
+        stats = norm_stats(x, mode, nodata)
+    out = ((x - stats.centre.astype(np.float32)) / stats.spread.astype(np.float32)).astype(np.float32)  # (H, W, C)
     if mask.any():
-        fill = ((st.mean - centre) / spread).astype(np.float32)  # (C,): the band mean, normalised
-        out[mask] = np.broadcast_to(fill, x.shape)[mask]
+        out[mask] = np.broadcast_to(stats.fill.astype(np.float32), x.shape)[mask]
     return out
 
 
