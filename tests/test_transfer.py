@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,12 @@ def test_predict_other_scene_uses_training_statistics(trained, tmp_path):
     assert np.load(tmp_path / "pred" / "prediction.npy").shape == (h, w)
     state = torch.load(ckpt, map_location="cpu", weights_only=True)[HSILidarDataModule.__qualname__]
     assert state["scene"] == str(card_a) and state["class_names"] == list(scene_a.class_names)
+    # `test` on B (same classes, its own labels) goes through the same path and scores B's test pixels.
+    cli = main(["test", *BASE, "--data.scene", str(card_b), "--ckpt_path", str(ckpt),
+                "--trainer.logger.init_args.save_dir", str(tmp_path / "runs_test")])
+    np.testing.assert_allclose(cli.datamodule.norm_stats["hsi"].centre, mean_a, rtol=1e-6)
+    rec = json.loads(next((tmp_path / "runs_test").rglob("test_metrics.json")).read_text())
+    assert rec["num_test_pixels"] > 0 and rec["scene"] == str(card_b)
 
 
 @pytest.mark.parametrize(("kwargs", "words"), [
