@@ -11,7 +11,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.plugins.layer_sync import LayerSync
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from mmlgnet import checkpoints, console
 from mmlgnet.datamodule import HSILidarDataModule
@@ -41,6 +41,7 @@ class MMLGNetCLI(LightningCLI):
     """
 
     _data_state: dict[str, Any] | None = None  # the checkpoint's datamodule state (--ckpt_path), if any
+    _ckpt_scene: str | None = None  # the checkpoint's training scene (hyperparameter scene_name)
 
     def add_arguments_to_parser(self, parser: Any) -> None:
         parser.add_argument(
@@ -93,6 +94,7 @@ class MMLGNetCLI(LightningCLI):
             )
         self._data_state = ckpt.get(HSILidarDataModule.__qualname__) or None
         saved = ckpt.get("hyper_parameters") or {}
+        self._ckpt_scene = str(saved.get("scene_name") or "") or None
         if isinstance(args, dict) or hasattr(args, "as_dict"):
             explicit = parser.parse_object(args, defaults=False)
         else:
@@ -105,6 +107,10 @@ class MMLGNetCLI(LightningCLI):
         self.model.allow_untrained = bool(cfg.get("allow_untrained"))
         if self._data_state and isinstance(self.datamodule, HSILidarDataModule):
             self.datamodule.load_state_dict(self._data_state)  # before setup(): one normalisation pass
+        elif self._ckpt_scene and self._ckpt_scene != getattr(self.datamodule, "scene_name", self._ckpt_scene):
+            rank_zero_warn(f"--ckpt_path holds no normalisation statistics (written by an older mmlgnet): the scene "
+                           f"{self.datamodule.scene_name!r} is normalised with its own statistics, not those of the "
+                           f"training scene {self._ckpt_scene!r}. Re-run fit to write a checkpoint that carries them.")
 
     def instantiate_trainer(self, **kwargs: Any) -> Any:
         trainer_cfg = self._get(self.config_init, "trainer", default={})

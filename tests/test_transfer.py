@@ -105,6 +105,20 @@ def test_mismatched_bands_are_refused(trained, tmp_path, capsys, kwargs, words):
     assert all(w in err for w in words), err
 
 
+def test_old_checkpoint_without_statistics_warns_on_another_scene(trained, tmp_path):
+    """A checkpoint written before the statistics were saved: B is normalised with its own, and the user is told."""
+    _, ckpt, _ = trained
+    old = torch.load(ckpt, map_location="cpu", weights_only=True)
+    del old[HSILidarDataModule.__qualname__]
+    torch.save(old, tmp_path / "old.ckpt")
+    card_b, _ = write_other_scene(tmp_path / "b")
+    with pytest.warns(UserWarning, match="no normalisation statistics"):
+        cli = main(["predict", *BASE, "--data.scene", str(card_b), "--ckpt_path", str(tmp_path / "old.ckpt"),
+                    "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"),
+                    "--predict_writer.output_dir", str(tmp_path / "pred")])
+    assert abs(float(cli.datamodule.norm_stats["hsi"].centre.mean()) - OFFSET) < 50  # B's own statistics
+
+
 def test_same_scene_state_round_trip_is_bit_identical(tmp_path):
     """Fitting and testing one scene: the checkpointed statistics give exactly the cube of the scene's own."""
     card, _, _ = write_card_scene(tmp_path / "a")
