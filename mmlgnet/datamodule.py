@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -15,33 +14,22 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader
 
 from mmlgnet.atomic import save_npz, write_json
+from mmlgnet.band_checks import check_bands
 from mmlgnet.cards import is_card, load_card
-from mmlgnet.download import DataError
+from mmlgnet.data_options import check_data_options
 from mmlgnet.errors import ConfigError
 from mmlgnet.models import Modality
-from mmlgnet.normalization import NORMALIZATIONS, NormStats, nodata_mask, norm_stats, outlier_bands
+from mmlgnet.normalization import NormStats, norm_stats
 from mmlgnet.patches import Normalization, PatchGatherer, check_patch_size, normalize_bands, pad_scene
 from mmlgnet.sampling import PatchDataset, PixelBatchSampler, PixelIndexDataset
-from mmlgnet.scenes import SCENE_NAMES, SPECS, Scene, load_scene
-from mmlgnet.splits import Split, check_val_fraction, make_split, parse_protocol
-from mmlgnet.synthetic import MAX_SYNTHETIC_CLASSES, make_synthetic_scene
+from mmlgnet.scenes import SPECS, Scene, load_scene
+from mmlgnet.splits import Split, make_split
+from mmlgnet.synthetic import make_synthetic_scene
 from mmlgnet.transfer import TrainingData, data_state
 
 log = logging.getLogger(__name__)
 
 Batch = dict[str, torch.Tensor]
-
-
-def _check_int(option: str, value: int, minimum: int, maximum: int | None = None) -> None:
-    if (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum
-            or (maximum is not None and value > maximum)):
-        bounds = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
-        raise ConfigError(f"--data.{option} {value!r}: expected an integer {bounds}.")
-
-
-def _check_choice(option: str, value: str, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise ConfigError(f"--data.{option} {value!r}: use one of {tuple(choices)}.")
 
 
 class HSILidarDataModule(L.LightningDataModule):
@@ -115,26 +103,9 @@ class HSILidarDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         # Every option is checked here, before any file is read or any epoch is run.
-        check_patch_size(patch_size)  # odd and positive; the scene-size check waits for setup()
-        parse_protocol(split)
-        check_val_fraction(val_fraction)
-        _check_int("batch_size", batch_size, 1)
-        _check_int("eval_batch_size", eval_batch_size, 1)
-        _check_int("num_workers", num_workers, 0)
-        if lidar_channels is not None:
-            _check_int("lidar_channels", lidar_channels, 1)
-        _check_choice("pipeline", pipeline, ("device", "per_sample"))
-        _check_choice("normalization", normalization, NORMALIZATIONS)
-        if nodata is not None and not math.isfinite(nodata):
-            raise ConfigError(f"--data.nodata {nodata}: expected a finite fill value (e.g. 1e30 or -9999). NaN and "
-                              f"inf entries are refused when the files are read: fill them before loading.")
-        if scene not in SCENE_NAMES and scene != "synthetic" and not is_card(scene):
-            raise ConfigError(f"--data.scene {scene!r}: expected a catalogue scene ({', '.join(SCENE_NAMES)}, "
-                              f"synthetic) or the path of a YAML scene card (a .yaml/.yml file).")
-        if scene == "synthetic":
-            _check_int("synthetic_height", synthetic_height, 1)
-            _check_int("synthetic_width", synthetic_width, 1)
-            _check_int("synthetic_classes", synthetic_classes, 2, MAX_SYNTHETIC_CLASSES)
+        check_data_options(scene, split, val_fraction, patch_size, batch_size, eval_batch_size, num_workers,
+                           lidar_channels, pipeline, normalization, nodata,
+                           (synthetic_height, synthetic_width, synthetic_classes))
         self.scene_name, self.root = scene, Path(root) if root else Path("data") / scene
         self.download, self.verify = download, verify
         self.split_protocol, self.split_seed, self.val_fraction = split, split_seed, val_fraction
@@ -247,7 +218,7 @@ class HSILidarDataModule(L.LightningDataModule):
                                  {k: int(v.shape[2]) for k, v in cubes.items()})
         for name, cube in cubes.items():
             if check:
-                self._check_bands(name, cube)
+                check_bands(self.scene, name, cube, self.fill_value)
             stats = self._training.stats[name] if self._training is not None else norm_stats(
                 cube, self.normalization, self.fill_value)
             self.norm_stats[name] = stats
@@ -278,33 +249,6 @@ class HSILidarDataModule(L.LightningDataModule):
         if not all(self.norm_stats[k].same_as(training.stats[k]) for k in self._padded):
             self._padded, self._gatherers = {}, {}
             self._serve(check=False)
-
-    def _check_bands(self, name: str, cube: np.ndarray) -> None:
-        """Refuse labelled pixels holding `nodata`; warn (once per modality) about outlier-ruled bands."""
-        s, where, nodata = self.scene, self.scene.source(name), self.fill_value
-        if nodata is not None:
-            missing = nodata_mask(cube, nodata)  # (H, W, C)
-            hit = missing.any(axis=2) & (s.labels > 0)  # (H, W)
-            if hit.any():
-                row, col = (int(i) for i in np.argwhere(hit)[0])
-                raise DataError(
-                    f"{where}: {int(hit.sum())} labelled pixel(s) hold the nodata value {nodata:g} "
-                    f"(--data.nodata or the scene's nodata) in some {name} band, first at (row, col) ({row}, {col}), class "
-                    f"{s.labels[row, col]}; they cannot be classified from missing data. Set them to 0 "
-                    f"(unlabelled) in the label map, fill the values, or drop --data.nodata if "
-                    f"{nodata:g} is a real measurement."
-                )
-            if missing.any():
-                rank_zero_info(f"{where}: {int(missing.sum())} {name} entries equal the nodata value {nodata:g}: "
-                               f"left out of the band statistics and filled with the band mean.")
-        flagged = outlier_bands(cube, nodata)
-        if flagged:
-            shown = "; ".join(b.describe() for b in flagged[:5]) + (f"; and {len(flagged) - 5} more" if len(flagged) > 5 else "")
-            rank_zero_warn(
-                f"{where}: {len(flagged)} of {cube.shape[2]} {name} band(s) have statistics ruled by outliers "
-                f"({shown}). Normalising such a band squeezes all its other pixels into a sliver around one value. "
-                f"If {flagged[0].value:.6g} is a fill value, pass --data.nodata {flagged[0].value:.6g}."
-            )
 
     def _trainer_or_none(self) -> Any:
         return getattr(self, "trainer", None)
