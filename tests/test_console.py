@@ -23,7 +23,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     full_env = {k: v for k, v in os.environ.items() if k != "MMLGNET_DEBUG"}
     full_env.update({"HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", **(env or {})})
     return subprocess.run([sys.executable, "-m", "mmlgnet", *args], cwd=REPO, env=full_env, capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=900)  # a hang guard, not a speed check: a debug fit under heavy load on 2 cores
 
 
 @pytest.fixture(scope="module")
