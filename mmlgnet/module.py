@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -212,9 +211,9 @@ class MMLGNetModule(L.LightningModule):
         dm: Any = getattr(self.trainer, "datamodule", None)  # set by Lightning at run time, not a declared attribute
         record = {
             "scene": self.hparams["scene_name"] or getattr(dm, "scene_name", ""),
-            "OA": score_or_none(scores["OA"]), "AA": score_or_none(scores["AA"]), "kappa": score_or_none(scores["kappa"]),
-            # null for a class without test pixels (undefined, not 0 and never NaN: strict JSON)
-            "per_class_accuracy": {n: score_or_none(scores["per_class"][i]) for i, n in enumerate(self.class_names)},
+            "OA": float(scores["OA"]), "AA": float(scores["AA"]), "kappa": float(scores["kappa"]),
+            # NaN for a class without test pixels: write_json stores it as null (strict JSON)
+            "per_class_accuracy": {n: float(scores["per_class"][i]) for i, n in enumerate(self.class_names)},
             "confusion_matrix": confusion.cpu().tolist(),
             "split": dm.split_summary() if hasattr(dm, "split_summary") else None,
             "seed": _global_seed(),
@@ -256,12 +255,6 @@ class MMLGNetModule(L.LightningModule):
                                              filename="best-epoch{epoch:03d}-OA{val/OA:.2f}",
                                              auto_insert_metric_name=False))
         return callbacks
-
-
-def score_or_none(x: torch.Tensor | float) -> float | None:
-    """A score as a float, or None where it is undefined (NaN: no test pixel for it)."""
-    value = float(x)
-    return value if math.isfinite(value) else None
 
 
 def _global_seed() -> int | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -121,8 +120,8 @@ class PredictionMapWriter(BasePredictionWriter):
             files.update(_write_geotiffs(out, scene, pred, conf, test))
         write_json(out / "maps.json", {
             "scene": scene.name, "split": dm.split_protocol, "shape": [h, w], "class_names": names,
-            "test_pixels": int(len(test)), "OA": _score(scores["OA"]), "AA": _score(scores["AA"]),
-            "kappa": _score(scores["kappa"]), "confusion_matrix": confusion.tolist(),
+            "test_pixels": int(len(test)), "OA": float(scores["OA"]), "AA": float(scores["AA"]),
+            "kappa": float(scores["kappa"]), "confusion_matrix": confusion.tolist(),
             "nodata_pixels": int(void.sum()), "crs": scene.crs,
             "transform": list(scene.transform) if scene.transform is not None else None,
             "predicted_class_counts": np.bincount(pred.reshape(-1), minlength=k + 1)[1:].tolist(),
@@ -171,10 +170,6 @@ def _datamodule(trainer: L.Trainer) -> Any:
     return getattr(trainer, "datamodule", None)
 
 
-def _score(x: torch.Tensor) -> float | None:
-    """A score, or None where undefined (NaN: no test pixel in the map), so maps.json never relies on NaN."""
-    value = float(x)
-    return value if math.isfinite(value) else None
 
 
 def _trained_state(trainer: L.Trainer) -> dict[str, int] | None:
