@@ -14,6 +14,7 @@ from lightning.pytorch.plugins.layer_sync import LayerSync
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from mmlgnet import checkpoints, console
+from mmlgnet.atomic import default_file_mode
 from mmlgnet.datamodule import HSILidarDataModule
 from mmlgnet.errors import UntrainedModelError
 from mmlgnet.module import MMLGNetModule
@@ -29,6 +30,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         path = Path(path)
         tmp = path.with_name(f".{path.name}.tmp")
         super().save_checkpoint(checkpoint, tmp, storage_options)
+        # fsspec (under Lightning's save) sets the mode from a umask it caches on first use: use today's umask
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
 
 
