@@ -34,6 +34,7 @@ from mmlgnet.repro.plan import (
     protocol_slug,
 )
 from mmlgnet.repro.registry import Registry, summary
+from mmlgnet.splits import SplitError, parse_protocol
 from mmlgnet.tables import collect, write_tables
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,6 +47,21 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1 (seeds 0..N-1 are run), got {value}")
     return value
+
+
+def _epochs(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (Lightning reads -1 as 'train forever'), got {value}")
+    return value
+
+
+def _protocol(text: str) -> str:
+    try:
+        parse_protocol(text)
+    except SplitError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+    return text
 
 
 def _seconds(text: str) -> float:
@@ -71,8 +87,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="scenes of the full mode (ignored with --quick)")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--seeds", type=_positive_int, default=None, help="seeds 0..N-1 (default 5; 2 with --quick)")
-    p.add_argument("--epochs", type=int, default=None, help="override trainer.max_epochs of the configs")
-    p.add_argument("--muufl-protocols", nargs="+", default=list(MUUFL_PROTOCOLS),
+    p.add_argument("--epochs", type=_epochs, default=None, help="override trainer.max_epochs of the configs")
+    p.add_argument("--muufl-protocols", nargs="+", type=_protocol, default=list(MUUFL_PROTOCOLS),
                    help="MUUFL split protocols, one table row group each")
     p.add_argument("--data-root", type=Path, default=Path("data"), help="scene files in DIR/<scene>")
     p.add_argument("--results", type=Path, default=Path("results"), help="output directory")

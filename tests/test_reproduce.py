@@ -110,6 +110,15 @@ def test_seeds_must_be_positive(tmp_path, capsys, seeds):
     assert e.value.code == 2 and "--seeds" in capsys.readouterr().err and not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("option,value", [("--epochs", "-1"), ("--muufl-protocols", "fraction:x"),
+                                          ("--muufl-protocols", "per_class:0")])
+def test_bad_epochs_or_protocol_is_an_option_error(tmp_path, capsys, option, value):
+    """Refused by argparse (exit 2, naming the option) before anything runs; was a traceback / 'train forever'."""
+    with pytest.raises(SystemExit) as e:
+        reproduce.main([option, value, "--results", str(tmp_path / "r"), "--no-wandb"])
+    assert e.value.code == 2 and option in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
 def _fake_run(results: Path, setting: str, variant: str, seed: int, oa: float, acc_a: float, done: bool = True,
               fingerprint: str = "f00", finished: str = "2026-01-01T00:00:00") -> None:
     d = results / setting / variant / f"seed{seed}"

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 import mmlgnet
+from mmlgnet.download import sha256sum
 from mmlgnet.errors import ConfigError
 
 #: Config keys that cannot change a run's numbers, with the reason (documented in the README).
@@ -134,11 +135,7 @@ class Fingerprinter:
 
     @staticmethod
     def file_identity(path: Path) -> dict[str, Any]:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
-        return {"size": path.stat().st_size, "sha256": digest.hexdigest()}
+        return {"size": path.stat().st_size, "sha256": sha256sum(path)}
 
 
 def normalise(cfg: dict[str, Any]) -> dict[str, Any]:
