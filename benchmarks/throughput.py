@@ -28,9 +28,9 @@ from pathlib import Path
 
 import torch
 
-from mmlgnet.datamodule import HSILidarDataModule
+from mmlgnet.data.datamodule import HSILidarDataModule
+from mmlgnet.data.synthetic import make_synthetic_scene
 from mmlgnet.module import MMLGNetModule
-from mmlgnet.synthetic import make_synthetic_scene
 
 SCENES = {"trento": (166, 600, 63), "houston2013": (349, 1905, 144), "4x_houston": (698, 3810, 144)}
 Batch = dict[str, torch.Tensor]

@@ -15,7 +15,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from mmlgnet import checkpoints, console
 from mmlgnet.atomic import default_file_mode
-from mmlgnet.datamodule import HSILidarDataModule
+from mmlgnet.data.datamodule import HSILidarDataModule
 from mmlgnet.errors import UntrainedModelError
 from mmlgnet.module import MMLGNetModule
 from mmlgnet.prediction import PredictionMapWriter

@@ -15,8 +15,8 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from mmlgnet import maps
 from mmlgnet.atomic import save_npy, write_json
+from mmlgnet.data.normalization import nodata_mask
 from mmlgnet.metrics import scores_from_confusion
-from mmlgnet.normalization import nodata_mask
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def _nodata_pixels(scene: Any, nodata: float | None) -> np.ndarray:
 
 def _write_geotiffs(out: Path, scene: Any, pred: np.ndarray, conf: np.ndarray, test: np.ndarray) -> dict[str, Path]:
     """prediction/confidence/ground_truth/error_map .tif on the scene's CRS and geotransform."""
-    from mmlgnet import georef  # rasterio only when a georeferenced scene is mapped
+    from mmlgnet.data import georef  # rasterio only when a georeferenced scene is mapped
 
     crs, tf, names, palette = scene.crs, scene.transform, list(scene.class_names), scene.palette
     errors = np.zeros(pred.shape, dtype=np.uint8)  # (H, W) 0 = not a test pixel

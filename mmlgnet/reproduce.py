@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mmlgnet.atomic import write_json
 from mmlgnet.console import configure_console, debug_enabled
+from mmlgnet.data.splits import SplitError, parse_protocol
 from mmlgnet.errors import UserError
 from mmlgnet.repro.executors import EXECUTORS, Executor, sigterm_as_interrupt
 from mmlgnet.repro.fingerprint import versions
@@ -34,7 +35,6 @@ from mmlgnet.repro.plan import (
     protocol_slug,
 )
 from mmlgnet.repro.registry import Registry, summary
-from mmlgnet.splits import SplitError, parse_protocol
 from mmlgnet.tables import collect, write_tables
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,10 +10,10 @@ import pytest
 import yaml
 from cardkit import CRS, NODATA, TRANSFORM, write_card_scene, write_tif
 
-from mmlgnet.cards import is_card, load_card, parse_card
 from mmlgnet.cli import main
-from mmlgnet.datamodule import HSILidarDataModule
-from mmlgnet.download import DataError, sha256sum
+from mmlgnet.data.cards import is_card, load_card, parse_card
+from mmlgnet.data.datamodule import HSILidarDataModule
+from mmlgnet.data.download import DataError, sha256sum
 from mmlgnet.errors import ConfigError, UserError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -162,7 +162,7 @@ def test_bad_grids(tmp_path):
 
 def test_roi_class_names_must_match_card(tmp_path, monkeypatch):
     """Class names from ROI label files must agree with the card's (and are used when the card has none)."""
-    import mmlgnet.readers as readers
+    import mmlgnet.data.readers as readers
 
     card, scene, _ = write_card_scene(tmp_path)
     real = readers.read_labels
@@ -190,7 +190,7 @@ def test_parse_card_not_a_mapping(tmp_path):
 
 def test_nan_nodata_in_metadata_becomes_a_finite_fill(tmp_path):
     """A float GeoTIFF declaring NaN nodata: its NaNs become NAN_FILL, the scene's nodata (check_scene passes)."""
-    from mmlgnet.card_load import NAN_FILL
+    from mmlgnet.data.card_load import NAN_FILL
 
     card, scene, void = write_card_scene(tmp_path, hsi_nodata_meta=False)
     assert scene.hsi is not None
@@ -203,11 +203,11 @@ def test_nan_nodata_in_metadata_becomes_a_finite_fill(tmp_path):
 
 
 def test_import_cycle_gone():
-    """synthetic.py no longer imports scenes.py (Scene lives in mmlgnet.scene); the old import still works."""
+    """synthetic.py no longer imports scenes.py (Scene lives in mmlgnet.data.scene); the old import still works."""
     import subprocess
     import sys
 
-    code = "import sys, mmlgnet.synthetic; print('mmlgnet.scenes' in sys.modules); from mmlgnet.scenes import Scene"
+    code = "import sys, mmlgnet.data.synthetic; print('mmlgnet.data.scenes' in sys.modules); from mmlgnet.data.scenes import Scene"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr
 

@@ -1,4 +1,4 @@
-"""`python -m mmlgnet.check`: a good card prints the right facts and exits 0; a bad one prints one error line, exit 2."""
+"""`python -m mmlgnet.data.check`: a good card prints the right facts and exits 0; a bad one prints one error line, exit 2."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import yaml
 from cardkit import write_card_scene
 from conftest import SHARED_DATA
 
-from mmlgnet.check import main
+from mmlgnet.data.check import main
 
 
 def _run(args: list[str]) -> tuple[int, str, str]:
@@ -87,9 +87,9 @@ def test_bad_card_exits_2_with_one_error_line(tmp_path):
 
 
 def test_module_entry_point_exit_code(tmp_path):
-    """`python -m mmlgnet.check` itself: rc 2, one `error:` line on stderr, no traceback."""
+    """`python -m mmlgnet.data check` itself: rc 2, one `error:` line on stderr, no traceback."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "MMLGNET_DEBUG": ""}
-    p = subprocess.run([sys.executable, "-m", "mmlgnet.check", str(tmp_path / "missing.yaml")],
+    p = subprocess.run([sys.executable, "-m", "mmlgnet.data", "check", str(tmp_path / "missing.yaml")],
                        capture_output=True, text=True, env=env, timeout=600)  # hang guard (imports are slow under load)
     assert p.returncode == 2
     assert p.stderr.startswith("error: ") and p.stderr.count("\n") == 1 and "missing.yaml" in p.stderr

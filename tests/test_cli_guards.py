@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mmlgnet.cli import main
-from mmlgnet.datamodule import HSILidarDataModule
+from mmlgnet.data.datamodule import HSILidarDataModule
 from mmlgnet.errors import CheckpointError, UntrainedModelError
 from mmlgnet.module import MMLGNetModule
 
@@ -146,7 +146,7 @@ def test_optimisation_options_may_differ(tmp_path, trained):
 
 
 def test_checkpoint_of_other_classes_is_refused(tmp_path, trained):
-    # caught by the checkpoint's training-data state (mmlgnet.transfer) before the weights load: both class lists
+    # caught by the checkpoint's training-data state (mmlgnet.data.transfer) before the weights load: both class lists
     with pytest.raises(CheckpointError, match=r"(?s)class lists differ.*trained \['grass', 'trees', 'asphalt road', "
                        r"'building'\]\n  given +\[.*'bare soil'\]"):
         _run("test", tmp_path, "--ckpt_path", str(trained), "--data.synthetic_classes", "5")

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmlgnet import datamodule as dm_module
 from mmlgnet.cli import main
-from mmlgnet.datamodule import HSILidarDataModule
-from mmlgnet.download import DataError
+from mmlgnet.data import datamodule as dm_module
+from mmlgnet.data.datamodule import HSILidarDataModule
+from mmlgnet.data.download import DataError
+from mmlgnet.data.splits import SplitError
+from mmlgnet.data.synthetic import default_split, make_synthetic_scene, write_scene_files
 from mmlgnet.errors import ConfigError, UserError
-from mmlgnet.splits import SplitError
-from mmlgnet.synthetic import default_split, make_synthetic_scene, write_scene_files
 
 REPO = Path(__file__).resolve().parents[1]
 FILL = 1e30

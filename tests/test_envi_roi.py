@@ -1,4 +1,4 @@
-"""Tests of mmlgnet.envi_roi: the real Houston 2013 test ROIs equal TSLabel, and malformed ROI files are refused."""
+"""Tests of mmlgnet.data.envi_roi: the real Houston 2013 test ROIs equal TSLabel, and malformed ROI files are refused."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmlgnet.download import DataError, MissingDataError
-from mmlgnet.envi_roi import parse_envi_roi, read_envi_roi
-from mmlgnet.matfiles import read_mat
+from mmlgnet.data.download import DataError, MissingDataError
+from mmlgnet.data.envi_roi import parse_envi_roi, read_envi_roi
+from mmlgnet.data.matfiles import read_mat
 from tests.conftest import SHARED_DATA
 
 HOUSTON = SHARED_DATA / "houston2013"

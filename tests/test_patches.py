@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from mmlgnet.data.patches import PatchGatherer, check_patch_size, normalize_bands, pad_scene
+from mmlgnet.data.sampling import PatchDataset, PixelBatchSampler, PixelIndexDataset
 from mmlgnet.errors import ConfigError
-from mmlgnet.patches import PatchGatherer, check_patch_size, normalize_bands, pad_scene
-from mmlgnet.sampling import PatchDataset, PixelBatchSampler, PixelIndexDataset
 
 
 def _naive_patch(cube: np.ndarray, r: int, c: int, p: int) -> np.ndarray:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mmlgnet.cli import main
-from mmlgnet.datamodule import HSILidarDataModule
+from mmlgnet.data.datamodule import HSILidarDataModule
 
 REPO = Path(__file__).resolve().parents[1]
 

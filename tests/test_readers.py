@@ -1,4 +1,4 @@
-"""Tests of mmlgnet.readers: GeoTIFF, ENVI, .npy and .mat rasters and label maps read back with their metadata."""
+"""Tests of mmlgnet.data.readers: GeoTIFF, ENVI, .npy and .mat rasters and label maps read back with their metadata."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 import rasterio
 from rasterio.transform import Affine
 
-from mmlgnet.download import DataError, MissingDataError
+from mmlgnet.data.download import DataError, MissingDataError
+from mmlgnet.data.matfiles import write_mat
+from mmlgnet.data.readers import Raster, read_labels, read_raster
 from mmlgnet.errors import UserError
-from mmlgnet.matfiles import write_mat
-from mmlgnet.readers import Raster, read_labels, read_raster
 from tests.conftest import SHARED_DATA
 
 TRANSFORM = Affine(2.5, 0.0, 271_460.0, 0.0, -2.5, 3_290_891.0)  # Houston-like UTM 15N origin, 2.5 m pixels
@@ -54,7 +54,7 @@ def test_geotiff_single_band_becomes_hwc_and_band_subset_keeps_order(tmp_path: P
 
 
 def test_reading_in_windows_gives_the_whole_raster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import mmlgnet.readers as readers
+    import mmlgnet.data.readers as readers
 
     monkeypatch.setattr(readers, "_CHUNK_BYTES", 7 * 4 * 4 * 2)  # two rows of 7 x 4 float32 per window, 3 windows
     cube = _cube(h=5)

@@ -10,11 +10,11 @@ import h5py
 import numpy as np
 import pytest
 
-from mmlgnet import scenes
-from mmlgnet.download import ChecksumError, DataError, MissingDataError
-from mmlgnet.matfiles import read_mat, write_mat
-from mmlgnet.scenes import SCENE_NAMES, SPECS, Scene, load_scene
-from mmlgnet.synthetic import default_split, make_synthetic_scene, write_scene_files
+from mmlgnet.data import scenes
+from mmlgnet.data.download import ChecksumError, DataError, MissingDataError
+from mmlgnet.data.matfiles import read_mat, write_mat
+from mmlgnet.data.scenes import SCENE_NAMES, SPECS, Scene, load_scene
+from mmlgnet.data.synthetic import default_split, make_synthetic_scene, write_scene_files
 
 # (scene, writer layout, LiDAR rasters the real layout has)
 LAYOUTS = [

@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from mmlgnet.splits import SplitError, check_val_fraction, make_split, parse_protocol, smallest_val_fraction
+from mmlgnet.data.splits import (
+    SplitError,
+    check_val_fraction,
+    make_split,
+    parse_protocol,
+    smallest_val_fraction,
+)
 
 NAMES = ("a", "b", "c")
 

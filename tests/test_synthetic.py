@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from mmlgnet.synthetic import default_split, make_synthetic_scene
+from mmlgnet.data.synthetic import default_split, make_synthetic_scene
 
 
 def lda_accuracy(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> float:

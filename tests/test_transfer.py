@@ -13,9 +13,9 @@ import yaml
 from cardkit import NODATA, small_scene, write_card_scene, write_tif
 
 from mmlgnet.cli import main, run
-from mmlgnet.datamodule import HSILidarDataModule
+from mmlgnet.data.datamodule import HSILidarDataModule
+from mmlgnet.data.synthetic import default_split
 from mmlgnet.errors import CheckpointError
-from mmlgnet.synthetic import default_split
 
 REPO = Path(__file__).resolve().parents[1]
 BASE = ["--config", str(REPO / "configs" / "demo.yaml"), "--config", str(REPO / "configs" / "overlays" / "debug.yaml")]

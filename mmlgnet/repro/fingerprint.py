@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 import mmlgnet
-from mmlgnet.download import sha256sum
+from mmlgnet.data.download import sha256sum
 from mmlgnet.errors import ConfigError
 
 #: Config keys that cannot change a run's numbers, with the reason (documented in the README).

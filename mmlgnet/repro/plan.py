@@ -182,8 +182,8 @@ class DataCheck:
     def _check(scene: str, root: Path) -> tuple[bool, bool, str]:
         if scene == "synthetic":
             return True, True, ""
-        from mmlgnet.download import DataError
-        from mmlgnet.scenes import load_scene
+        from mmlgnet.data.download import DataError
+        from mmlgnet.data.scenes import load_scene
 
         try:
             load_scene(scene, root / scene, require_hsi=True)

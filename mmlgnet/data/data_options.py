@@ -7,13 +7,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mmlgnet.cards import is_card
+from mmlgnet.data.cards import is_card
+from mmlgnet.data.normalization import NORMALIZATIONS
+from mmlgnet.data.patches import check_patch_size
+from mmlgnet.data.scenes import SCENE_NAMES
+from mmlgnet.data.splits import check_val_fraction, parse_protocol
+from mmlgnet.data.synthetic import MAX_SYNTHETIC_CLASSES
 from mmlgnet.errors import ConfigError
-from mmlgnet.normalization import NORMALIZATIONS
-from mmlgnet.patches import check_patch_size
-from mmlgnet.scenes import SCENE_NAMES
-from mmlgnet.splits import check_val_fraction, parse_protocol
-from mmlgnet.synthetic import MAX_SYNTHETIC_CLASSES
 
 
 def _check_int(option: str, value: int, minimum: int, maximum: int | None = None) -> None:

@@ -14,10 +14,10 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
-from mmlgnet.download import DataError, MissingDataError
-from mmlgnet.envi_roi import read_envi_roi
-from mmlgnet.matfiles import read_mat
-from mmlgnet.rasters import as_label_map, where
+from mmlgnet.data.download import DataError, MissingDataError
+from mmlgnet.data.envi_roi import read_envi_roi
+from mmlgnet.data.matfiles import read_mat
+from mmlgnet.data.rasters import as_label_map, where
 
 # Opened with rasterio (GDAL). ENVI data files (.img/.dat/.bsq/...) are found through the .hdr beside them.
 GDAL_EXTENSIONS = (".tif", ".tiff", ".gtiff", ".vrt", ".img", ".dat", ".bsq", ".bil", ".bip", ".raw", ".envi",

@@ -14,18 +14,18 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader
 
 from mmlgnet.atomic import save_npz, write_json
-from mmlgnet.band_checks import check_bands
-from mmlgnet.cards import is_card, load_card
-from mmlgnet.data_options import check_data_options
+from mmlgnet.data.band_checks import check_bands
+from mmlgnet.data.cards import is_card, load_card
+from mmlgnet.data.data_options import check_data_options
+from mmlgnet.data.normalization import NormStats, norm_stats
+from mmlgnet.data.patches import Normalization, PatchGatherer, check_patch_size, normalize_bands, pad_scene
+from mmlgnet.data.sampling import PatchDataset, PixelBatchSampler, PixelIndexDataset
+from mmlgnet.data.scenes import SPECS, Scene, load_scene
+from mmlgnet.data.splits import Split, make_split
+from mmlgnet.data.synthetic import make_synthetic_scene
+from mmlgnet.data.transfer import TrainingData, data_state
 from mmlgnet.errors import ConfigError
 from mmlgnet.models import Modality
-from mmlgnet.normalization import NormStats, norm_stats
-from mmlgnet.patches import Normalization, PatchGatherer, check_patch_size, normalize_bands, pad_scene
-from mmlgnet.sampling import PatchDataset, PixelBatchSampler, PixelIndexDataset
-from mmlgnet.scenes import SPECS, Scene, load_scene
-from mmlgnet.splits import Split, make_split
-from mmlgnet.synthetic import make_synthetic_scene
-from mmlgnet.transfer import TrainingData, data_state
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Reading a parsed scene card's rasters (mmlgnet.readers) into a checked `Scene`: grid, CRS and class checks."""
+"""Reading a parsed scene card's rasters (mmlgnet.data.readers) into a checked `Scene`: grid, CRS and class checks."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from mmlgnet.cards import RasterRef, SceneCard, _Card, verify_sha256
-from mmlgnet.download import DataError
-from mmlgnet.scene import Scene
-from mmlgnet.scenes import check_scene
+from mmlgnet.data.cards import RasterRef, SceneCard, _Card, verify_sha256
+from mmlgnet.data.download import DataError
+from mmlgnet.data.scene import Scene
+from mmlgnet.data.scenes import check_scene
 
 __all__ = ["NAN_FILL", "read_card"]
 
@@ -68,7 +68,7 @@ def _named(c: _Card, key: str, e: DataError) -> DataError:
 
 
 def _read(grid: _Grid, key: str, ref: RasterRef) -> Any:
-    from mmlgnet.readers import read_raster
+    from mmlgnet.data.readers import read_raster
 
     try:
         r = read_raster(ref.path, key=ref.key, bands=list(ref.bands) if ref.bands else None)
@@ -79,7 +79,7 @@ def _read(grid: _Grid, key: str, ref: RasterRef) -> Any:
 
 
 def _labels(grid: _Grid, key: str, ref: RasterRef) -> tuple[np.ndarray, tuple[str, ...] | None]:
-    from mmlgnet.readers import read_labels
+    from mmlgnet.data.readers import read_labels
 
     try:
         labels, names, raster = read_labels(ref.path, key=ref.key, shape=grid.shape)

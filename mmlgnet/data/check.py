@@ -1,4 +1,4 @@
-"""`python -m mmlgnet.check CARD_OR_SCENE [--root DIR]`: validate a scene and print what training needs."""
+"""`python -m mmlgnet.data check CARD_OR_SCENE [--root DIR]`: validate a scene and print what training needs."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import TextIO
 
 import numpy as np
 
+from mmlgnet.data.scene import Scene
 from mmlgnet.errors import UserError
-from mmlgnet.scene import Scene
 
 __all__ = ["PER_CLASS_PROTOCOLS", "FRACTION", "load_for_check", "main", "report"]
 
@@ -21,12 +21,12 @@ FRACTION = 0.05  # peer protocol (MFT on MUUFL): 5 % of each class's pixels for 
 
 def load_for_check(target: str, root: str | None) -> Scene:
     """A card path, or a catalogue scene name read from `root` (HSI optional: LiDAR-only scenes are valid)."""
-    from mmlgnet.cards import is_card, load_card
+    from mmlgnet.data.cards import is_card, load_card
 
     if is_card(target):
         return load_card(target, require_hsi=False)
-    from mmlgnet.catalog import SCENE_NAMES
-    from mmlgnet.scenes import load_scene
+    from mmlgnet.data.catalog import SCENE_NAMES
+    from mmlgnet.data.scenes import load_scene
 
     if target not in SCENE_NAMES:
         raise UserError(f"check: {target!r} is neither a scene card (a .yaml file) nor a catalogue scene "
@@ -54,7 +54,7 @@ def _crs_text(crs: str | None, transform: tuple[float, ...] | None) -> str:
 
 def _void_fraction(scene: Scene) -> float:
     """Share of pixels where any HSI or LiDAR band equals the nodata value (as predict masks them)."""
-    from mmlgnet.normalization import nodata_mask
+    from mmlgnet.data.normalization import nodata_mask
 
     if scene.nodata is None:
         return 0.0
@@ -102,7 +102,7 @@ def report(scene: Scene, out: TextIO) -> None:
         ok = int((total >= n + 1).sum())
         w(f"per_class:{n}: {ok}/{k} classes have >= {n} training + 1 test pixel"
           + ("" if ok == k else " (the split refuses the others: lower N)"), file=out)
-    drawn = np.rint(FRACTION * total).astype(np.int64)  # round half to even, as mmlgnet.splits draws
+    drawn = np.rint(FRACTION * total).astype(np.int64)  # round half to even, as mmlgnet.data.splits draws
     ok = int(((drawn >= 1) & (drawn < total)).sum())
     w(f"fraction:{FRACTION}: {ok}/{k} classes get >= 1 training and >= 1 test pixel"
       + ("" if ok == k else " (not usable: raise p or use per_class:N)"), file=out)
@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     """Exit 0 and print the report when the scene is valid; print `error: ...` and return 2 otherwise."""
     from mmlgnet.console import debug_enabled, error_message, find_user_error
 
-    parser = argparse.ArgumentParser(prog="python -m mmlgnet.check", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m mmlgnet.data check", description=__doc__)
     parser.add_argument("scene", help="a scene card (.yaml) or a catalogue scene name (then give --root)")
     parser.add_argument("--root", default=None, help="folder of a catalogue scene's files")
     args = parser.parse_args(argv)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from mmlgnet.download import DataError
-from mmlgnet.normalization import nodata_mask, outlier_bands
-from mmlgnet.scene import Scene
+from mmlgnet.data.download import DataError
+from mmlgnet.data.normalization import nodata_mask, outlier_bands
+from mmlgnet.data.scene import Scene
 
 
 def check_bands(s: Scene, name: str, cube: np.ndarray, nodata: float | None) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mmlgnet.data.normalization import NormStats
 from mmlgnet.errors import CheckpointError
-from mmlgnet.normalization import NormStats
 
 STATE_VERSION = 1
 _UNITS = {"hsi": "HSI bands", "lidar": "LiDAR channels"}

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from mmlgnet.download import DataError, sha256sum
-from mmlgnet.scene import Scene
+from mmlgnet.data.download import DataError, sha256sum
+from mmlgnet.data.scene import Scene
 
 __all__ = ["CARD_KEYS", "RasterRef", "SceneCard", "is_card", "load_card", "parse_card"]
 
@@ -162,8 +162,8 @@ def parse_card(path: str | Path) -> SceneCard:
 
 
 def load_card(path: str | Path, lidar_channels: int | None = None, require_hsi: bool = True) -> Scene:
-    """Parse, verify and read a card into a checked `Scene` (see mmlgnet.card_load for the reading)."""
-    from mmlgnet.card_load import read_card
+    """Parse, verify and read a card into a checked `Scene` (see mmlgnet.data.card_load for the reading)."""
+    from mmlgnet.data.card_load import read_card
 
     scene = read_card(parse_card(path), require_hsi)
     if lidar_channels is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmlgnet.download import DataError, MissingDataError
+from mmlgnet.data.download import DataError, MissingDataError
 
 _FIX = ("Export the ROIs again from ENVI (File > Save ROIs as ASCII / Output ROIs to ASCII, with the ID, X, Y "
         "columns) or fetch a good copy of the file from its source.")

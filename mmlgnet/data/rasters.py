@@ -7,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 
-from mmlgnet.download import DataError
+from mmlgnet.data.download import DataError
 
 CubeRole = Literal["hsi", "lidar"]
 

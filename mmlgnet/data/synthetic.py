@@ -9,8 +9,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from mmlgnet.matfiles import write_gatorsense, write_mat
-from mmlgnet.scene import Scene
+from mmlgnet.data.matfiles import write_gatorsense, write_mat
+from mmlgnet.data.scene import Scene
 
 # Classes come in pairs that share a spectrum (material) but not a height: only LiDAR separates the two
 # of a pair. The first of each pair lies on the ground (height 0), so those are separable only by HSI.

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mmlgnet.catalog import SCENE_NAMES, SPECS, FileSpec, SceneSpec
-from mmlgnet.download import DataError, MissingDataError, describe_missing, ensure_files
-from mmlgnet.matfiles import read_gatorsense, read_mat
-from mmlgnet.rasters import as_cube, as_label_map
-from mmlgnet.scene import Scene
+from mmlgnet.data.catalog import SCENE_NAMES, SPECS, FileSpec, SceneSpec
+from mmlgnet.data.download import DataError, MissingDataError, describe_missing, ensure_files
+from mmlgnet.data.matfiles import read_gatorsense, read_mat
+from mmlgnet.data.rasters import as_cube, as_label_map
+from mmlgnet.data.scene import Scene
 
 __all__ = ["SCENE_NAMES", "SPECS", "FileSpec", "Scene", "SceneSpec", "check_scene", "load_scene"]
 
@@ -156,7 +156,7 @@ def load_scene(
     small fixture scenes written in a real layout load; internal consistency is always checked.
     """
     if name == "synthetic":
-        from mmlgnet.synthetic import make_synthetic_scene
+        from mmlgnet.data.synthetic import make_synthetic_scene
 
         scene = make_synthetic_scene()
         return _keep_lidar(scene, lidar_channels, Path("<synthetic>"))

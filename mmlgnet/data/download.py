@@ -13,7 +13,7 @@ import requests
 from mmlgnet.errors import UserError
 
 if TYPE_CHECKING:
-    from mmlgnet.catalog import FileSpec
+    from mmlgnet.data.catalog import FileSpec
 
 
 class DataError(UserError):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from mmlgnet.data.normalization import Normalization, normalize_bands
 from mmlgnet.errors import ConfigError
-from mmlgnet.normalization import Normalization, normalize_bands
 
 __all__ = ["Normalization", "PatchGatherer", "check_patch_size", "normalize_bands", "pad_scene"]
 

@@ -13,8 +13,8 @@ import numpy as np
 import scipy.io
 import scipy.sparse
 
-from mmlgnet.download import DataError, MissingDataError
-from mmlgnet.rasters import as_cube, as_label_map
+from mmlgnet.data.download import DataError, MissingDataError
+from mmlgnet.data.rasters import as_cube, as_label_map
 
 # MATLAB writes this class name as an HDF5 attribute so that MATLAB's `load` knows each array's type.
 _MATLAB_CLASS = {
