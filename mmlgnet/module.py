@@ -21,7 +21,7 @@ from mmlgnet.errors import CheckpointError, UntrainedModelError
 from mmlgnet.losses import InfoNCELoss
 from mmlgnet.metrics import metric_key, scores_from_confusion
 from mmlgnet.models import LinearHead, MMLGNet, Modality, TextHead
-from mmlgnet.text import DEFAULT_TEMPLATES, class_text_embeddings
+from mmlgnet.text.embeddings import DEFAULT_TEMPLATES, class_text_embeddings
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class MMLGNetModule(L.LightningModule):
         head: `text` (align with CLIP prompt embeddings) or `linear` (visual-only cross-entropy baseline).
         loss: `symmetric` (λ = 0.5), `v2t` (λ = 1) or `t2v` (λ = 0); ignored by the linear head.
         clip_model / clip_pretrained: open_clip model and tag, local checkpoint path, or None (untrained).
-        prompt_templates: templates filled with each class name; None = mmlgnet.text.DEFAULT_TEMPLATES.
+        prompt_templates: templates filled with each class name; None = mmlgnet.text.embeddings.DEFAULT_TEMPLATES.
         embed_dim: projection width for the linear head (the text head uses the text model's width).
         lr, weight_decay, scheduler: AdamW, optionally cosine-annealed over trainer.max_epochs.
     """

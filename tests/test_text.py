@@ -13,7 +13,7 @@ import open_clip  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from mmlgnet.text import (  # noqa: E402
+from mmlgnet.text.embeddings import (  # noqa: E402
     DEFAULT_TEMPLATES,
     ClipWeightsError,
     build_prompts,

@@ -14,10 +14,10 @@ import open_clip
 import pytest
 import torch
 
-from mmlgnet import text_cache
 from mmlgnet.errors import UserError
-from mmlgnet.text import DEFAULT_TEMPLATES, build_prompts, cache_path, class_text_embeddings
-from mmlgnet.text_cache import TextCacheError, TextCacheWarning, cache_identity, checksum, read_valid
+from mmlgnet.text import cache as text_cache
+from mmlgnet.text.cache import TextCacheError, TextCacheWarning, cache_identity, checksum, read_valid
+from mmlgnet.text.embeddings import DEFAULT_TEMPLATES, build_prompts, cache_path, class_text_embeddings
 
 NAMES = ["Apple trees", "Buildings", "Ground"]
 TINY = "mmlgnet-tiny"

@@ -18,11 +18,11 @@ import torch.nn.functional as F
 from open_clip.pretrained import download_pretrained, get_pretrained_cfg, list_pretrained_tags_by_model
 from torch import Tensor
 
-from mmlgnet import text_cache
 from mmlgnet.errors import ConfigError, UserError
-from mmlgnet.text_cache import TextCacheError as TextCacheError
-from mmlgnet.text_cache import TextCacheWarning as TextCacheWarning
-from mmlgnet.text_cache import default_cache_dir as default_cache_dir
+from mmlgnet.text import cache as text_cache
+from mmlgnet.text.cache import TextCacheError as TextCacheError
+from mmlgnet.text.cache import TextCacheWarning as TextCacheWarning
+from mmlgnet.text.cache import default_cache_dir as default_cache_dir
 
 log = logging.getLogger(__name__)
 
