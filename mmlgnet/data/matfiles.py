@@ -91,30 +91,46 @@ def _numeric(path: Path, key: str, array: Any) -> np.ndarray:
     return array
 
 
-def _read_hdf5(path: Path, key: str) -> np.ndarray:
+def hdf5_variable(f: h5py.File, path: Path, key: str, matlab_header: bool) -> tuple[h5py.Dataset, str | None]:
+    """The dataset of MATLAB variable `key` in the open v7.3 file `f` and its MATLAB class, checked, not read.
+
+    Shared by read_mat (whole array) and mmlgnet.data.windows (slices): a missing key, a group (struct, cell,
+    sparse), an HDF5 file MATLAB did not write, an empty array or a non-numeric class is a DataError.
+    """
+    if key not in f:
+        raise _missing_key(path, key, [k for k in f.keys() if not k.startswith("#")])
+    node = f[key]
+    if not isinstance(node, h5py.Dataset):
+        raise DataError(f"{path}: variable {key!r} is a struct, cell or sparse matrix (an HDF5 group), "
+                        f"expected a numeric array. Check that this is the right file for its name. {_HOW}")
+    cls = node.attrs.get("MATLAB_class")
+    cls = cls.decode() if isinstance(cls, bytes) else cls
+    if cls is None and not matlab_header:
+        raise DataError(
+            f"{path}: an HDF5 file but not a MATLAB v7.3 file (no MATLAB header, no MATLAB_class attribute on "
+            f"{key!r}), so its axis order is unknown. Use the original .mat file (re-download it with "
+            f"--data.download true), or save the array from MATLAB (`save -v7.3`) or with scipy.io.savemat."
+        )
+    if node.attrs.get("MATLAB_empty"):
+        raise DataError(f"{path}: variable {key!r} is an empty MATLAB array, expected an image or label map. "
+                        f"{_HOW}")
+    if cls in _NOT_NUMERIC:
+        raise DataError(f"{path}: variable {key!r} holds {_NOT_NUMERIC[cls]} (MATLAB class {cls}), expected a "
+                        f"real numeric array. Check that this is the right file for its name. {_HOW}")
+    if node.dtype.kind not in "biuf":
+        _numeric(path, key, np.empty(0, dtype=node.dtype))  # raises the DataError naming what it holds
+    return node, cls
+
+
+def has_matlab_header(path: Path) -> bool:
     with open(path, "rb") as fh:
-        matlab_header = fh.read(6) == b"MATLAB"
+        return fh.read(6) == b"MATLAB"
+
+
+def _read_hdf5(path: Path, key: str) -> np.ndarray:
+    matlab_header = has_matlab_header(path)
     with h5py.File(path, "r") as f:
-        if key not in f:
-            raise _missing_key(path, key, [k for k in f.keys() if not k.startswith("#")])
-        node = f[key]
-        if not isinstance(node, h5py.Dataset):
-            raise DataError(f"{path}: variable {key!r} is a struct, cell or sparse matrix (an HDF5 group), "
-                            f"expected a numeric array. Check that this is the right file for its name. {_HOW}")
-        cls = node.attrs.get("MATLAB_class")
-        cls = cls.decode() if isinstance(cls, bytes) else cls
-        if cls is None and not matlab_header:
-            raise DataError(
-                f"{path}: an HDF5 file but not a MATLAB v7.3 file (no MATLAB header, no MATLAB_class attribute on "
-                f"{key!r}), so its axis order is unknown. Use the original .mat file (re-download it with "
-                f"--data.download true), or save the array from MATLAB (`save -v7.3`) or with scipy.io.savemat."
-            )
-        if node.attrs.get("MATLAB_empty"):
-            raise DataError(f"{path}: variable {key!r} is an empty MATLAB array, expected an image or label map. "
-                            f"{_HOW}")
-        if cls in _NOT_NUMERIC:
-            raise DataError(f"{path}: variable {key!r} holds {_NOT_NUMERIC[cls]} (MATLAB class {cls}), expected a "
-                            f"real numeric array. Check that this is the right file for its name. {_HOW}")
+        node, cls = hdf5_variable(f, path, key, matlab_header)
         array = _numeric(path, key, node[()])
     if cls == "logical":
         array = array.astype(bool)  # MATLAB stores logical arrays as uint8 with this class
