@@ -102,7 +102,7 @@ def test_standard_split_missing_a_class_is_an_error_naming_class_and_file(labels
         make_split(labels, NAMES, "standard", train_map=train_map, test_map=test_map, train_source="/d/TRLabel.mat")
     msg = str(err.value)
     assert "class 2 ('b')" in msg and "/d/TRLabel.mat" in msg and "no training pixel" in msg
-    assert "--data.unseen_classes" in msg and "planned" in msg and "--data.allow_empty_train_classes true" in msg
+    assert "--data.unseen_classes '[b]'" in msg and "--data.allow_empty_train_classes true" in msg
 
 
 def test_empty_train_class_allowed_explicitly(labels):
@@ -157,3 +157,39 @@ def test_check_val_fraction_names_the_option(bad):
 def test_malformed_protocol_names_the_option():
     with pytest.raises(SplitError, match="--data.split 'random'"):
         parse_protocol("random")
+
+
+# ---- held-out (unseen) classes: --data.unseen_classes ----
+
+@pytest.mark.parametrize("protocol,val_fraction", [("per_class:5", 0.0), ("fraction:0.2", 0.3), ("standard", 0.25)])
+def test_unseen_classes_drop_only_their_train_and_val_pixels(labels, protocol, val_fraction):
+    """Same protocol and seed: seen classes keep exactly their train/val pixels, every class its test pixels,
+    and the held-out class has no train/val pixel (its would-be training pixels are dropped, not tested)."""
+    train_map = np.where(np.arange(labels.size).reshape(labels.shape) % 7 == 0, labels, 0)
+    maps = {"train_map": train_map, "test_map": np.where(train_map > 0, 0, labels)} if protocol == "standard" else {}
+    full = make_split(labels, NAMES, protocol, seed=3, val_fraction=val_fraction, **maps)
+    held = make_split(labels, NAMES, protocol, seed=3, val_fraction=val_fraction, unseen=(1,), **maps)
+    flat = labels.ravel()
+    assert held.unseen == (1,) and full.unseen == ()
+    assert (flat[held.train] != 2).all() and (flat[held.val] != 2).all()
+    assert np.array_equal(held.train, full.train[flat[full.train] != 2])
+    assert np.array_equal(held.val, full.val[flat[full.val] != 2])
+    assert np.array_equal(held.test, full.test)
+    assert held.counts(labels, 3)["train"][1] == 0 and held.counts(labels, 3)["test"][1] > 0
+
+
+def test_unseen_class_is_not_an_empty_class_error(labels):
+    train_map, test_map = _maps_without_class(labels, 2)
+    sp = make_split(labels, NAMES, "standard", train_map=train_map, test_map=test_map, unseen=(1,))
+    assert sp.counts(labels, 3)["train"][1] == 0
+    with pytest.raises(SplitError, match=r"class 2 \('b'\)"):  # a seen class without training pixels still is
+        make_split(labels, NAMES, "standard", train_map=train_map, test_map=test_map, unseen=(0,))
+
+
+def test_unseen_class_too_small_for_the_protocol_goes_to_test_whole():
+    lab = np.zeros((10, 10), dtype=np.int64)
+    lab[:4], lab[4:8], lab[8, :3] = 1, 2, 3  # class 3 has 3 pixels: per_class:5 is impossible for it
+    with pytest.raises(SplitError, match="impossible for class 3"):
+        make_split(lab, NAMES, "per_class:5")
+    sp = make_split(lab, NAMES, "per_class:5", unseen=(2,))
+    assert sp.counts(lab, 3) == {"train": [5, 5, 0], "val": [0, 0, 0], "test": [35, 35, 3]}
