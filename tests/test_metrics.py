@@ -1,5 +1,7 @@
 """OA / AA / kappa from the confusion matrix agree with torchmetrics' own implementations."""
 
+import math
+
 import pytest
 import torch
 from torchmetrics.functional.classification import (
@@ -8,7 +10,7 @@ from torchmetrics.functional.classification import (
     multiclass_confusion_matrix,
 )
 
-from mmlgnet.metrics import metric_key, scores_from_confusion
+from mmlgnet.metrics import metric_key, open_vocab_scores, scores_from_confusion
 
 
 def test_scores_match_torchmetrics():
@@ -61,3 +63,32 @@ def test_undefined_scores_are_written_as_null(tmp_path):
     parsed = json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
     assert parsed["per_class_accuracy"] == {"Apple trees": 80.0, "Buildings": None, "Ground": 90.0}
     assert parsed["AA"] == pytest.approx(85.0) and parsed["empty_AA"] is None
+
+
+# ---- open-vocabulary (GZSL) scores: by hand ----
+
+def test_open_vocab_scores_by_hand():
+    # rows = true class, columns = predicted; classes 0, 1 seen, class 2 unseen
+    cm = torch.tensor([[9, 1, 0],    # seen 0: 90 %
+                       [2, 6, 2],    # seen 1: 60 %
+                       [3, 2, 15]])  # unseen 2: 75 %  (20 pixels: OA over its pixels would weigh it more)
+    out = open_vocab_scores(cm, [2])
+    assert out["seen_accuracy"] == pytest.approx(75.0)  # (90 + 60) / 2, mean per class, not OA (15/20)
+    assert out["unseen_accuracy"] == pytest.approx(75.0)
+    assert out["harmonic_mean"] == pytest.approx(75.0)
+    out = open_vocab_scores(cm, [0, 2])  # seen {1}: 60; unseen {0, 2}: (90 + 75) / 2 = 82.5
+    assert out["seen_accuracy"] == pytest.approx(60.0) and out["unseen_accuracy"] == pytest.approx(82.5)
+    assert out["harmonic_mean"] == pytest.approx(2 * 60 * 82.5 / (60 + 82.5))
+
+
+def test_open_vocab_scores_undefined_and_zero():
+    no_unseen_pixels = torch.tensor([[5, 0, 0], [0, 5, 0], [0, 0, 0]])
+    out = open_vocab_scores(no_unseen_pixels, [2])
+    assert out["seen_accuracy"] == 100.0 and math.isnan(out["unseen_accuracy"]) and math.isnan(out["harmonic_mean"])
+    never_right = torch.tensor([[0, 5], [5, 0]])
+    out = open_vocab_scores(never_right, [1])
+    assert out == {"seen_accuracy": 0.0, "unseen_accuracy": 0.0, "harmonic_mean": 0.0}
+    unseen_never_right = torch.tensor([[5, 0], [5, 0]])
+    assert open_vocab_scores(unseen_never_right, [1])["harmonic_mean"] == 0.0
+    with pytest.raises(ValueError, match="out of range"):
+        open_vocab_scores(never_right, [2])
