@@ -47,7 +47,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--infer-pixels", type=int, help="pixels actually inferred (default: all on GPU, 4096 on CPU)")
     p.add_argument("--scenes", default=None, help="comma list of scaling scenes (default: all; quick: trento,houston2013)")
-    p.add_argument("--clip-model", default="ViT-B-32")
+    p.add_argument("--text-model", default="ViT-B-32")
     p.add_argument("--out", default=str(Path(__file__).with_name("RESULTS.md")))
     p.add_argument("--json", default=None, help="also write the raw numbers here")
     return p.parse_args()
@@ -92,8 +92,8 @@ class Bench:
     def model(self, dm: HSILidarDataModule) -> tuple[MMLGNetModule, torch.optim.Optimizer]:
         torch.manual_seed(0)
         m = MMLGNetModule(num_classes=dm.num_classes, class_names=dm.class_names, hsi_channels=dm.hsi_channels,
-                          lidar_channels=dm.lidar_channels_out, clip_model=self.a.clip_model,
-                          clip_pretrained=None).to(self.device)
+                          lidar_channels=dm.lidar_channels_out, text_model=self.a.text_model,
+                          text_pretrained=None).to(self.device)
         return m, torch.optim.AdamW(m.parameters(), lr=1e-3)
 
     def to_device(self, dm: HSILidarDataModule, batch) -> Batch:
@@ -210,7 +210,7 @@ def report(b: Bench, r: dict) -> str:
     lines = [
         f"### {b.device.type}, precision {b.a.precision}{' (quick)' if b.a.quick else ''}", "",
         f"- command: `{r['command']}`", f"- machine: {r['machine']}", f"- date: {r['date']}",
-        f"- model: trento.yaml defaults (HSI 64-128-256, LiDAR 32-64-128, concat, text head {b.a.clip_model}), "
+        f"- model: trento.yaml defaults (HSI 64-128-256, LiDAR 32-64-128, concat, text head {b.a.text_model}), "
         f"P = 11; training batch {b.batch}, {b.steps} timed steps × {b.rounds} interleaved rounds (median); "
         f"inference batch {b.eval_batch}", "",
         "| training source (Trento-size scene) | px/s | vs compute floor | device path vs this | peak MB |",

@@ -23,7 +23,7 @@ _RANK_ZERO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric
 # that a checkpoint tested (or resumed) in a new run folder keeps its old folder's bookkeeping.
 _QUIET_WARNINGS = ("Total length of `list` across ranks is zero", "`isinstance(treespec, LeafSpec)` is deprecated",
                    "The dirpath has changed from")
-# open_clip's root-logger line repeating our own warning about an untrained (clip_pretrained: null) text tower.
+# open_clip's root-logger line repeating our own warning about an untrained (text_pretrained: null) text tower.
 _DUPLICATE_ROOT = ("No pretrained weights loaded for model",)
 
 

@@ -22,6 +22,7 @@ from mmlgnet.losses import InfoNCELoss
 from mmlgnet.metrics import metric_key, scores_from_confusion
 from mmlgnet.models import LinearHead, MMLGNet, Modality, TextHead
 from mmlgnet.text.embeddings import DEFAULT_TEMPLATES, class_text_embeddings
+from mmlgnet.text.renamed import REMOVED, reject_removed_options
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,10 @@ class MMLGNetModule(L.LightningModule):
         hsi_encoder / lidar_encoder, hsi_widths / lidar_widths, fusion, fusion_dim, dropout: the network.
         head: `text` (align with CLIP prompt embeddings) or `linear` (visual-only cross-entropy baseline).
         loss: `symmetric` (λ = 0.5), `v2t` (λ = 1) or `t2v` (λ = 0); ignored by the linear head.
-        clip_model / clip_pretrained: open_clip model and tag, local checkpoint path, or None (untrained).
+        text_encoder: `open_clip` (a CLIP text tower) or `sentence_transformers` (a BERT-like sentence encoder).
+        text_model / text_pretrained: the text model (open_clip name, or sentence-transformers directory / hub
+            id) and its weights (open_clip tag, checkpoint path, `hf-hub:` id, preset name, or None = untrained).
+        clip_model / clip_pretrained: REMOVED (renamed text_model / text_pretrained); giving them is a ConfigError.
         prompt_templates: templates filled with each class name; None = mmlgnet.text.embeddings.DEFAULT_TEMPLATES.
         embed_dim: projection width for the linear head (the text head uses the text model's width).
         lr, weight_decay, scheduler: AdamW, optionally cosine-annealed over trainer.max_epochs.
@@ -58,8 +62,9 @@ class MMLGNetModule(L.LightningModule):
         dropout: float = 0.1,
         head: Literal["text", "linear"] = "text",
         loss: Literal["symmetric", "v2t", "t2v"] = "symmetric",
-        clip_model: str = "ViT-B-32",
-        clip_pretrained: str | None = "openai",
+        text_encoder: Literal["open_clip", "sentence_transformers"] = "open_clip",
+        text_model: str = "ViT-B-32",
+        text_pretrained: str | None = "openai",
         prompt_templates: Sequence[str] | None = None,
         text_cache_dir: str | None = None,
         logit_scale_init: float = 1 / 0.07,
@@ -68,16 +73,20 @@ class MMLGNetModule(L.LightningModule):
         lr: float = 1e-3,
         weight_decay: float = 1e-4,
         scheduler: Literal["cosine", "none"] = "cosine",
+        clip_model: str | None = REMOVED,
+        clip_pretrained: str | None = REMOVED,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        reject_removed_options(clip_model=clip_model, clip_pretrained=clip_pretrained)
+        self.save_hyperparameters(ignore=["clip_model", "clip_pretrained"])
         names = list(class_names) if class_names else [f"class {k + 1}" for k in range(num_classes)]
         if len(names) != num_classes:
             raise ValueError(f"class_names has {len(names)} names for num_classes={num_classes}.")
         self.class_names = names
         if head == "text":
             templates = tuple(prompt_templates) if prompt_templates else DEFAULT_TEMPLATES
-            text = class_text_embeddings(names, templates, clip_model, clip_pretrained, text_cache_dir)  # (K, D)
+            text = class_text_embeddings(names, templates, text_model, text_pretrained, text_cache_dir,
+                                         encoder=text_encoder)  # (K, D)
             embed_dim = int(text.shape[1])
             self.head: torch.nn.Module = TextHead(text, logit_scale_init, logit_scale_max)
             self.criterion: torch.nn.Module | None = InfoNCELoss(loss)
@@ -220,8 +229,8 @@ class MMLGNetModule(L.LightningModule):
             "checkpoint": str(self.trainer.ckpt_path) if self.trainer.ckpt_path else None,
             "trained": self.trained_state(),
             "allow_untrained": bool(self.allow_untrained),
-            "variant": {k: self.hparams[k] for k in ("modalities", "head", "loss", "fusion", "clip_model",
-                                                      "clip_pretrained")},
+            "variant": {k: self.hparams[k] for k in ("modalities", "head", "loss", "fusion", "text_encoder",
+                                                      "text_model", "text_pretrained")},
             "num_test_pixels": int(confusion.sum()),
             "mmlgnet_version": mmlgnet.__version__,
         }

@@ -89,7 +89,7 @@ def test_print_config_and_help_in_subprocess():
     out = subprocess.run([sys.executable, "-m", "mmlgnet", "fit", "--config", "configs/trento.yaml", "--print_config"],
                          cwd=REPO, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
-    assert "scene: trento" in out.stdout and "clip_model: ViT-B-32" in out.stdout
+    assert "scene: trento" in out.stdout and "text_model: ViT-B-32" in out.stdout
 
 
 def test_bad_option_is_rejected():

@@ -78,8 +78,8 @@ def test_module_refuses_untrained_weights_outside_the_cli(tmp_path):
     dm = HSILidarDataModule(scene="synthetic", synthetic_height=24, synthetic_width=40, synthetic_classes=4,
                             split="per_class:10", patch_size=5, eval_batch_size=128)
     model = MMLGNetModule(num_classes=4, class_names=dm.class_names, hsi_channels=dm.hsi_channels,
-                          hsi_widths=(8,), lidar_widths=(8,), fusion_dim=16, clip_model="mmlgnet-tiny",
-                          clip_pretrained=None)
+                          hsi_widths=(8,), lidar_widths=(8,), fusion_dim=16, text_model="mmlgnet-tiny",
+                          text_pretrained=None)
     trainer = L.Trainer(accelerator="cpu", logger=False, default_root_dir=tmp_path, enable_progress_bar=False,
                         enable_model_summary=False)
     with pytest.raises(UntrainedModelError, match="no training step ran"):

@@ -201,7 +201,7 @@ def test_real_lidar_only_on_trento_and_skips(tmp_path, capsys):
     results = tmp_path / "results"
     argv = ["--scenes", "trento", "houston2013", "--variants", "mmlgnet", "lidar_only", "--seeds", "1", "--epochs", "1",
             "--data-root", str(SHARED_DATA), "--results", str(results), "--maps", "none", "--no-wandb",
-            "--launcher", "inprocess", "--", "--model.clip_model", "mmlgnet-tiny", "--model.clip_pretrained", "null",
+            "--launcher", "inprocess", "--", "--model.text_model", "mmlgnet-tiny", "--model.text_pretrained", "null",
             "--model.lidar_widths", "[8, 16]", "--data.patch_size", "5", "--trainer.limit_test_batches", "2"]
     assert reproduce.main(argv) == 0
     out = capsys.readouterr().out

@@ -149,9 +149,9 @@ def test_local_checkpoint_roundtrip(untrained, tmp_path: Path) -> None:
 
 def _assert_guidance(err: ClipWeightsError) -> None:
     msg = str(err)
-    assert "--model.clip_pretrained /path/to/open_clip_pytorch_model.bin" in msg
+    assert "--model.text_pretrained /path/to/open_clip_pytorch_model.bin" in msg
     assert "huggingface" in msg
-    assert "--model.clip_pretrained null" in msg
+    assert "--model.text_pretrained null" in msg
     assert ".pt" in msg  # the text cache file's path
 
 

@@ -51,7 +51,7 @@ SEED_PLACEHOLDER = "<seed>"
 SENTINEL_SEED = 1_234_567_891
 #: LightningCLI warns when given args while sys.argv holds other ones: in-process calls do that on purpose.
 IN_PROCESS_ARGS_WARNING = r"LightningCLI's args parameter is intended"
-PRETRAINED_KEYS = ("model.clip_pretrained", "model.text_pretrained")  # a local weights file is hashed too
+PRETRAINED_KEYS = ("model.text_pretrained",)  # a local weights file is hashed too
 
 
 @dataclass(frozen=True)

@@ -75,13 +75,13 @@ def _guidance(model_name: str, pretrained: str | None, cache_file: Path) -> str:
     tag = pretrained if pretrained and not _is_path_like(pretrained) else "openai"
     return (
         f"Cannot obtain CLIP weights for model {model_name!r} with pretrained={pretrained!r}. Provide them by:\n"
-        f"  (a) a local checkpoint file: --model.clip_pretrained /path/to/open_clip_pytorch_model.bin\n"
+        f"  (a) a local checkpoint file: --model.text_pretrained /path/to/open_clip_pytorch_model.bin\n"
         f"  (b) pre-filling the Hugging Face cache on a connected machine:\n"
         f"      python -c \"import open_clip; open_clip.create_model('{model_name}', pretrained='{tag}')\"\n"
         f"      then copy ~/.cache/huggingface to this machine (or point HF_HOME at the copy)\n"
         f"  (c) copying the mmlgnet text-embedding cache file computed elsewhere to\n"
         f"      {cache_file}\n"
-        f"  or run with --model.clip_pretrained null for an untrained text tower (not language-guided)."
+        f"  or run with --model.text_pretrained null for an untrained text tower (not language-guided)."
     )
 
 
@@ -171,7 +171,7 @@ def _create_model(model_name: str, pretrained: str | None, device: str, cache_fi
 
 def _warn_untrained(model_name: str) -> None:
     msg = (
-        f"clip_pretrained=None: the {model_name} text tower is randomly initialised (seed {_SEED}); "
+        f"text_pretrained=None: the {model_name} text tower is randomly initialised (seed {_SEED}); "
         "class text embeddings are UNTRAINED and results are NOT language-guided."
     )
     warnings.warn(msg, UserWarning, stacklevel=3)  # once: not also log.warning (users saw it twice)
@@ -203,6 +203,7 @@ def class_text_embeddings(
     pretrained: str | None = "openai",
     cache_dir: str | Path | None = None,
     device: str = "cpu",
+    encoder: str = "open_clip",
 ) -> Tensor:
     """(K, D) float32 unit-norm class embeddings: per class, the normalised mean over templates of
     the normalised CLIP text embeddings of the filled-in prompts.
@@ -216,10 +217,12 @@ def class_text_embeddings(
     the call. Raises ClipWeightsError (with how to provide the weights) when they cannot be obtained,
     TextCacheError when the cache folder cannot be written, and ConfigError for an unknown model name.
     """
+    if encoder != "open_clip":
+        raise ConfigError(f"--model.text_encoder: {encoder!r} is not available yet; expected 'open_clip'")
     if not model_name.startswith(_SCHEMAS) and model_name not in open_clip.list_models():
         known = open_clip.list_models()
         examples = [m for m in _EXAMPLE_MODELS if m in known] + known[:5]
-        raise ConfigError(f"--model.clip_model: unknown open_clip model {model_name!r}; expected a registered name, "
+        raise ConfigError(f"--model.text_model: unknown open_clip model {model_name!r}; expected a registered name, "
                           f"e.g. one of {examples} (see open_clip.list_models()), or hf-hub:ORG/NAME")
     prompts = build_prompts(class_names, templates)
     identity = text_cache.cache_identity(model_name, pretrained, prompts, _SEED)
