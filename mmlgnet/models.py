@@ -261,10 +261,11 @@ class MMLGNet(nn.Module):
 
 
 class TextHead(nn.Module):
-    """Cosine-similarity logits against frozen class text embeddings, with a learnable temperature.
+    """Cosine-similarity logits against class text embeddings, with a learnable temperature.
 
     logits = exp(min(logit_scale, log(max))) · normalize(v) @ normalize(t)ᵀ, as in CLIP/open_clip.
-    The (K, D) embeddings are a persistent buffer so checkpoints carry them (no CLIP at load time).
+    The (K, D) embeddings are a persistent buffer so checkpoints carry them (no CLIP at load time): frozen
+    template embeddings, or the final embeddings of learned (CoOp) prompts, see mmlgnet.text.coop.
     """
 
     def __init__(
@@ -291,9 +292,20 @@ class TextHead(nn.Module):
         """Clamp logit_scale in place to [0, log(max)]; call after each optimizer step (as open_clip)."""
         self.logit_scale.clamp_(0.0, self.log_scale_max)
 
-    def forward(self, v: Tensor) -> Tensor:
+    @torch.no_grad()
+    def set_class_embeddings_(self, class_embeddings: Tensor) -> None:
+        """Overwrite the (K, D) buffer in place (normalised): learned prompts store their final embeddings here."""
+        if class_embeddings.shape != self.class_embeddings.shape:
+            raise ValueError(f"class_embeddings must be {tuple(self.class_embeddings.shape)}, "
+                             f"got {tuple(class_embeddings.shape)}")
+        self.class_embeddings.copy_(F.normalize(class_embeddings.detach().float(), dim=-1))
+
+    def forward(self, v: Tensor, class_embeddings: Tensor | None = None) -> Tensor:
+        """v (B, D) -> logits (B, K) against the buffer, or against `class_embeddings` (K, D) when given
+        (learned prompts while training: they carry the gradient to the prompt context)."""
+        t = self.class_embeddings if class_embeddings is None else F.normalize(class_embeddings, dim=-1)  # (K, D)
         v = F.normalize(v, dim=-1)  # (B, D)
-        return self.scale * v @ self.class_embeddings.T  # (B, K)
+        return self.scale * v @ t.to(v.dtype).T  # (B, K)
 
 
 class LinearHead(nn.Module):

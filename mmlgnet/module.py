@@ -17,10 +17,11 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 import mmlgnet
 from mmlgnet import checkpoints
 from mmlgnet.atomic import write_json
-from mmlgnet.errors import CheckpointError, UntrainedModelError
+from mmlgnet.errors import CheckpointError, ConfigError, UntrainedModelError
 from mmlgnet.losses import InfoNCELoss
 from mmlgnet.metrics import metric_key, scores_from_confusion
 from mmlgnet.models import LinearHead, MMLGNet, Modality, TextHead
+from mmlgnet.text import coop
 from mmlgnet.text.embeddings import DEFAULT_TEMPLATES, class_text_embeddings
 from mmlgnet.text.renamed import REMOVED, reject_removed_options
 
@@ -41,6 +42,9 @@ class MMLGNetModule(L.LightningModule):
             id) and its weights (open_clip tag, checkpoint path, `hf-hub:` id, preset name, or None = untrained).
         clip_model / clip_pretrained: REMOVED (renamed text_model / text_pretrained); giving them is a ConfigError.
         prompt_templates: templates filled with each class name; None = mmlgnet.text.embeddings.DEFAULT_TEMPLATES.
+        prompt_learning: `none` (frozen template embeddings) or `coop` (learned context vectors run through the
+            frozen open_clip text tower while fitting; mmlgnet.text.coop). prompt_context: N context vectors;
+            prompt_context_class_specific: one context per class instead of one shared.
         embed_dim: projection width for the linear head (the text head uses the text model's width).
         lr, weight_decay, scheduler: AdamW, optionally cosine-annealed over trainer.max_epochs.
     """
@@ -66,6 +70,9 @@ class MMLGNetModule(L.LightningModule):
         text_model: str = "ViT-B-32",
         text_pretrained: str | None = "openai",
         prompt_templates: Sequence[str] | None = None,
+        prompt_learning: Literal["none", "coop"] = "none",
+        prompt_context: int = 16,
+        prompt_context_class_specific: bool = False,
         text_cache_dir: str | None = None,
         logit_scale_init: float = 1 / 0.07,
         logit_scale_max: float = 100.0,
@@ -83,10 +90,17 @@ class MMLGNetModule(L.LightningModule):
         if len(names) != num_classes:
             raise ValueError(f"class_names has {len(names)} names for num_classes={num_classes}.")
         self.class_names = names
+        if prompt_learning not in coop.PROMPT_LEARNING or (prompt_learning == "coop" and head != "text"):
+            raise ConfigError(f"--model.prompt_learning: expected one of {list(coop.PROMPT_LEARNING)} ('coop' with "
+                              f"--model.head text), got {prompt_learning!r} with head {head!r}")
+        self.coop: coop.CoopPrompts | None = None  # learned prompts (CoOp); None: frozen template embeddings
+        if head == "text" and prompt_learning == "coop":
+            self.coop = coop.CoopPrompts(names, text_model, text_pretrained, prompt_context,
+                                         prompt_context_class_specific, text_encoder)
         if head == "text":
             templates = tuple(prompt_templates) if prompt_templates else DEFAULT_TEMPLATES
-            text = class_text_embeddings(names, templates, text_model, text_pretrained, text_cache_dir,
-                                         encoder=text_encoder)  # (K, D)
+            text = self.coop.placeholder() if self.coop is not None else class_text_embeddings(  # (K, D)
+                names, templates, text_model, text_pretrained, text_cache_dir, encoder=text_encoder)
             embed_dim = int(text.shape[1])
             self.head: torch.nn.Module = TextHead(text, logit_scale_init, logit_scale_max)
             self.criterion: torch.nn.Module | None = InfoNCELoss(loss)
@@ -120,6 +134,7 @@ class MMLGNetModule(L.LightningModule):
                 "\nA scene the model is applied to needs the same class_names (same order) and band/channel counts: "
                 "fix its card (band subset, class_names) or --data.lidar_channels, or train a model for this scene."
             )
+        coop.check_checkpoint(checkpoint, self.hparams, self._trainer.ckpt_path if self._trainer else None)
         self.trained = checkpoints.trained_state(checkpoint)
 
     def on_train_end(self) -> None:
@@ -151,6 +166,8 @@ class MMLGNetModule(L.LightningModule):
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """batch with `hsi` (B, C_hsi, P, P) and/or `lidar` (B, C_lidar, P, P) -> logits (B, K)."""
         v = self.net(batch.get("hsi"), batch.get("lidar"))  # (B, D)
+        if self.coop is not None and self.coop.encoder is not None and self.training:
+            return self.head(v, self.coop())  # (B, K): learned prompts, gradient to their context
         return self.head(v)  # (B, K)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -230,7 +247,7 @@ class MMLGNetModule(L.LightningModule):
             "trained": self.trained_state(),
             "allow_untrained": bool(self.allow_untrained),
             "variant": {k: self.hparams[k] for k in ("modalities", "head", "loss", "fusion", "text_encoder",
-                                                      "text_model", "text_pretrained")},
+                                                      "text_model", "text_pretrained", "prompt_learning")},
             "num_test_pixels": int(confusion.sum()),
             "mmlgnet_version": mmlgnet.__version__,
         }
@@ -258,6 +275,8 @@ class MMLGNetModule(L.LightningModule):
     def configure_callbacks(self) -> list[Callback]:
         """`last.ckpt` always; plus the best-val/OA checkpoint when a validation set exists (never test)."""
         callbacks: list[Callback] = [ModelCheckpoint(save_last=True, save_top_k=0)]
+        if self.coop is not None:
+            callbacks.insert(0, coop.CoopTraining())  # before ModelCheckpoint: the tower exists when it saves
         dm = getattr(self.trainer, "datamodule", None)
         if dm is not None and getattr(dm, "val_fraction", 0) > 0:
             callbacks.append(ModelCheckpoint(monitor="val/OA", mode="max", save_top_k=1,
