@@ -19,7 +19,8 @@ from mmlgnet.atomic import write_json
 from mmlgnet.console import configure_console, debug_enabled
 from mmlgnet.data.splits import SplitError, parse_protocol
 from mmlgnet.errors import UserError
-from mmlgnet.repro.executors import EXECUTORS, Executor, sigterm_as_interrupt
+from mmlgnet.repro.dispatch import Dispatch
+from mmlgnet.repro.executors import EXECUTORS, Subprocess, sigterm_as_interrupt
 from mmlgnet.repro.fingerprint import versions
 from mmlgnet.repro.lock import ResultsLock
 from mmlgnet.repro.plan import (
@@ -28,7 +29,6 @@ from mmlgnet.repro.plan import (
     VARIANTS,
     DataCheck,
     Plan,
-    Run,
     RunOptions,
     make_plan,
     plan_settings,
@@ -46,6 +46,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1 (seeds 0..N-1 are run), got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
 
 
@@ -102,16 +109,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--wandb", action=argparse.BooleanOptionalAction, default=True,
                    help="also log to Weights & Biases (offline without an API key)")
     p.add_argument("--wandb-project", default="mmlgnet")
-    p.add_argument("--launcher", choices=["auto", *EXECUTORS], default="auto",
-                   help="run each fit in this process or in a subprocess (isolates failures); auto: in-process "
-                   "with --quick, subprocess otherwise")
+    p.add_argument("--launcher", choices=["auto", *EXECUTORS, "slurm"], default="auto",
+                   help="run each fit in this process, in a subprocess (isolates failures), or as a SLURM job "
+                   "(submitit; see --slurm-*); auto: in-process with --quick and --jobs 1, subprocess otherwise")
+    p.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                   help="local launchers: N runs at once, each a subprocess with its own GPU (round robin over the "
+                   "visible ones) and an equal share of the CPU cores (pinned; OMP_NUM_THREADS)")
+    slurm = p.add_argument_group("SLURM (--launcher slurm)")
+    slurm.add_argument("--slurm-partition", default=None, help="partition (default: the cluster's default)")
+    slurm.add_argument("--slurm-time", type=_positive_int, default=60, metavar="MINUTES",
+                       help="time limit per run; a run that reaches it is requeued and resumes from its last.ckpt")
+    slurm.add_argument("--slurm-gpus-per-run", type=_non_negative_int, default=0, metavar="G")
+    slurm.add_argument("--slurm-cpus-per-run", type=_positive_int, default=1, metavar="C")
+    slurm.add_argument("--slurm-extra", nargs="+", default=[], metavar="KEY=VALUE",
+                       help="more sbatch parameters, e.g. --slurm-extra qos=high account=proj constraint=a100")
+    slurm.add_argument("--slurm-array-parallelism", type=_positive_int, default=256, metavar="N",
+                       help="at most N runs of the job array at once")
+    slurm.add_argument("--slurm-folder", type=Path, default=None,
+                       help="submitit's job files (scripts, logs, pickles); default <results>/.slurm")
+    slurm.add_argument("--wait", action=argparse.BooleanOptionalAction, default=True,
+                       help="wait for the SLURM jobs and write the tables; --no-wait returns after submitting "
+                       "(a later reproduce call or --tables-only collects the finished runs)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan, each run's fingerprint and whether it would run or be reused; run nothing")
     p.add_argument("--tables-only", action="store_true", help="only rebuild the tables from finished runs")
     p.add_argument("extra", nargs="*", help="extra CLI overrides after `--`, e.g. -- --trainer.precision bf16-mixed")
     ns = p.parse_args(argv)
     ns.seeds = ns.seeds if ns.seeds is not None else (2 if ns.quick else 5)
-    ns.launcher = ns.launcher if ns.launcher != "auto" else ("inprocess" if ns.quick else "subprocess")
+    ns.launcher = ns.launcher if ns.launcher != "auto" else (
+        "inprocess" if ns.quick and ns.jobs == 1 else "subprocess")
+    if ns.launcher == "inprocess" and ns.jobs > 1:
+        p.error("--jobs N > 1 runs subprocesses: it cannot be combined with --launcher inprocess")
+    if ns.launcher == "slurm" and ns.jobs > 1:
+        p.error("--jobs is for the local launchers; with --launcher slurm use --slurm-array-parallelism")
+    if ns.launcher != "slurm":
+        given = [f"--{k.replace('_', '-')}" for k, v in vars(ns).items() if k.startswith("slurm_")
+                 and v != p.get_default(k)] + (["--no-wait"] if not ns.wait else [])
+        if given:
+            p.error(f"{', '.join(given)} only apply with --launcher slurm (the launcher is {ns.launcher})")
+    ns.slurm_folder = ns.slurm_folder or ns.results / ".slurm"
     return ns
 
 
@@ -141,21 +177,33 @@ def reproduce(args: argparse.Namespace, command: str) -> int:
     if args.dry_run:
         show(plan, Registry(args.results), args.force)
         return 0
-    failures: list[str] = []
+    slurm_options = _slurm_options(args) if args.launcher == "slurm" else None  # option errors before the lock
     with ResultsLock(args.results, args.wait_lock, command) as lock, sigterm_as_interrupt():
         registry = Registry(args.results, lock)
-        executor: Executor = EXECUTORS[args.launcher]()
+        runs = Dispatch(registry, plan.runs, args.force)
         status = "interrupted"
         try:
-            for i, run in enumerate([] if args.tables_only else plan.runs, 1):
-                failures += execute(registry, run, executor, args.force, f"[reproduce {i}/{len(plan.runs)}] {run.key}")
-            status = "finished"
+            runs.collect()  # SLURM jobs of earlier calls that ended since: recorded (any launcher, --tables-only)
+            if args.tables_only:
+                pass
+            elif slurm_options is not None:
+                runs.submit(slurm_options, args.wait)
+            elif args.jobs > 1:
+                runs.parallel(Subprocess(), args.jobs)
+            else:
+                runs.sequential(EXECUTORS[args.launcher]())
+            status = "submitted" if runs.queued else "finished"
         finally:  # also when interrupted: reproduce.json states what run.json says, run by run
             write_json(args.results / "reproduce.json", {
                 "command": command, "status": status, "wall_s": round(time.time() - start, 1), "machine": _machine(),
-                "skipped": plan.skipped, "failures": failures, "runs": summary(registry, plan.runs)})
+                "skipped": plan.skipped, "failures": runs.failures, "queued": runs.queued,
+                "runs": summary(registry, plan.runs)})
         paths = write_tables(args.results, *tables_header(args, plan, command, time.time() - start))
+    failures = runs.failures
     print(f"[reproduce] tables: {', '.join(str(p) for p in paths.values())} ({time.time() - start:.0f} s)")
+    if runs.queued:
+        print(f"[reproduce] {len(runs.queued)} runs still queued or running in SLURM; the tables hold the finished "
+              f"ones. Collect the rest later with the same command or with --tables-only ({runs.queued[0]}, ...)")
     if args.wandb:
         from mmlgnet.tracking import has_api_key
 
@@ -172,28 +220,6 @@ def plan_of(args: argparse.Namespace) -> Plan:
                       args.quick)
     settings = plan_settings(args.scenes, args.muufl_protocols, args.quick, args.configs)
     return make_plan(settings, args.variants, args.seeds, args.maps, opts, DataCheck())
-
-
-def execute(registry: Registry, run: Run, executor: Executor, force: bool, tag: str) -> list[str]:
-    """Reuse the run when finished with the plan's fingerprint, else (re)run it; returns failure lines."""
-    state, reason = registry.state(run)
-    if state == "done" and not force:
-        print(f"{tag}: done already, skipped (fingerprint {run.fingerprint.short}{'; ' + reason if reason else ''})",
-              flush=True)
-        return []
-    why = "--force" if state == "done" else reason
-    note = registry.clear(run, state)
-    print(f"{tag}: running (fingerprint {run.fingerprint.short})" + (f"; {why}: {note}" if note else ""), flush=True)
-    run_dir = registry.start(run, executor.name)
-    t0 = time.time()
-    try:
-        ok, error = executor(run.cli_args, run_dir)
-    except KeyboardInterrupt:
-        registry.finish(run, "interrupted", time.time() - t0, "interrupted (Ctrl-C or SIGTERM)", executor.name)
-        raise
-    info = registry.finish(run, "done" if ok else "failed", time.time() - t0, error, executor.name)
-    print(f"{tag}: {info['status']} in {info['wall_s']:.1f} s {info['error']}", flush=True)
-    return [] if info["status"] == "done" else [f"{run.key}: {info['error']}"]
 
 
 def show(plan: Plan, registry: Registry, force: bool) -> None:
@@ -225,6 +251,13 @@ def tables_header(args: argparse.Namespace, plan: Plan, command: str,
     meta = {"command": command, "wall_s": round(wall, 1), "compute_s": round(compute, 1), "n_runs": n_runs,
             "machine": _machine(), "quick": bool(args.quick), "versions": versions()}
     return header, plan.skipped, plan.fingerprints(), meta
+
+
+def _slurm_options(args: argparse.Namespace) -> object:
+    from mmlgnet.repro.slurm import SlurmOptions, parse_extra
+
+    return SlurmOptions(args.slurm_folder, args.slurm_partition, args.slurm_time, args.slurm_gpus_per_run,
+                        args.slurm_cpus_per_run, parse_extra(args.slurm_extra), args.slurm_array_parallelism)
 
 
 def _machine() -> str:

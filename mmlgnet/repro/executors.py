@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import subprocess
@@ -87,21 +88,33 @@ class Subprocess:
         self.grace_s = grace_s
 
     def __call__(self, cli_args: Sequence[str], run_dir: Path) -> tuple[bool, str]:
-        log = run_dir / "cli.log"
         proc: subprocess.Popen[bytes] | None = None
-        with open(log, "wb") as out:
-            try:
-                with deferred_signals() as received:  # a Ctrl-C inside Popen would lose the child's handle
-                    proc = subprocess.Popen([sys.executable, "-m", "mmlgnet", *cli_args], stdout=out,
-                                            stderr=subprocess.STDOUT, start_new_session=True,
-                                            preexec_fn=_die_with_parent)
-                if received:
-                    raise KeyboardInterrupt(f"signal {signal.Signals(received[0]).name}")
-                rc = proc.wait()
-            except BaseException:
-                if proc is not None:
-                    stop(proc, self.grace_s)
-                raise
+        try:
+            proc = self.start(cli_args, run_dir)
+            rc = proc.wait()
+        except BaseException:
+            if proc is not None:
+                stop(proc, self.grace_s)
+            raise
+        return self.outcome(rc, run_dir)
+
+    def start(self, cli_args: Sequence[str], run_dir: Path, env: dict[str, str] | None = None,
+              cpus: Sequence[int] = ()) -> subprocess.Popen[bytes]:
+        """Start the child (environment `env`, pinned to `cpus` when given) and return at once."""
+        with open(run_dir / "cli.log", "wb") as out:  # the child holds its own copy of the handle
+            with deferred_signals() as received:  # a Ctrl-C inside Popen would lose the child's handle
+                proc = subprocess.Popen([sys.executable, "-m", "mmlgnet", *cli_args], stdout=out,
+                                        stderr=subprocess.STDOUT, start_new_session=True, env=env,
+                                        preexec_fn=functools.partial(_child_setup, tuple(cpus)))
+        if received:
+            stop(proc, self.grace_s)
+            raise KeyboardInterrupt(f"signal {signal.Signals(received[0]).name}")
+        return proc
+
+    @staticmethod
+    def outcome(rc: int, run_dir: Path) -> tuple[bool, str]:
+        """(ok, error text) of a child that exited with `rc`."""
+        log = run_dir / "cli.log"
         return (True, "") if rc == 0 else (False, f"exit code {rc}: {_last_line(log)} (log: {log})")
 
 
@@ -168,11 +181,14 @@ def deferred_signals() -> Iterator[list[int]]:
             signal.signal(s, handler)
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the parent dies (Linux prctl; no-op elsewhere)."""
+def _child_setup(cpus: tuple[int, ...] = ()) -> None:
+    """In the child, before exec: SIGTERM when the parent dies (Linux prctl), and the CPU share of its job slot."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG = 1
+    if cpus and hasattr(os, "sched_setaffinity"):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, cpus)
 
 
 def _last_line(log: Path) -> str:

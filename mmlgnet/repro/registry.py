@@ -32,7 +32,7 @@ from mmlgnet.repro.plan import Run, run_dir
 
 CREATED_BY = "mmlgnet.reproduce"
 RUN_DIR_NAME = re.compile(r"seed\d+")
-State = Literal["absent", "done", "stale", "invalid", "attempt", "foreign"]
+State = Literal["absent", "done", "stale", "invalid", "attempt", "foreign", "submitted"]
 ATTEMPT_STATUSES = ("running", "failed", "interrupted")
 
 
@@ -71,6 +71,8 @@ class Registry:
         info = self.read(d)
         if info is None:
             return "foreign", f"{d} has no run.json written by a reproduce run attempt"
+        if info.get("status") == "submitted":  # a SLURM job may be writing into it: never cleared from here
+            return "submitted", f"submitted to SLURM job {(info.get('slurm') or {}).get('job_id')}"
         if info.get("status") != "done":
             return "attempt", f"an earlier attempt ended {info.get('status')!r}"
         if info.get("fingerprint_sha256") != run.fingerprint.full:
@@ -87,6 +89,8 @@ class Registry:
         d = self.dir(run)
         if state == "absent":
             return ""
+        if state == "submitted":
+            raise RuntimeError(f"refusing to clear {d}: a SLURM job may still write into it")
         if self.lock is None or not self.lock.held:
             raise RuntimeError(f"refusing to touch {d} without holding the results lock")
         if state == "attempt":
@@ -96,16 +100,23 @@ class Registry:
         os.replace(d, aside)
         return f"old folder kept as {aside}"
 
-    def start(self, run: Run, launcher: str) -> Path:
+    def start(self, run: Run, launcher: str, **more: Any) -> Path:
         """Create the run folder and record the attempt (status `running`) before anything runs."""
         d = self.dir(run)
         d.mkdir(parents=True)
         write_json(d / "fingerprint.json", {"fingerprint": run.fingerprint.short,
                                             "sha256": run.fingerprint.full, **run.fingerprint.payload})
-        write_json(d / "run.json", self.describe(run, "running", launcher=launcher))
+        write_json(d / "run.json", self.describe(run, "running", launcher=launcher, **more))
         return d
 
-    def finish(self, run: Run, status: str, wall_s: float, error: str = "", launcher: str = "") -> dict[str, Any]:
+    def submitted(self, run: Run, job_id: str, folder: Path) -> None:
+        """Record that SLURM job `job_id` (submitit files in `folder`) now owns the run folder."""
+        info = self.describe(run, "submitted", launcher="slurm", slurm={"job_id": job_id, "folder": str(folder)},
+                             submitted=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        write_json(self.dir(run) / "run.json", info)
+
+    def finish(self, run: Run, status: str, wall_s: float, error: str = "", launcher: str = "",
+               **more: Any) -> dict[str, Any]:
         """Record how the attempt ended. `done` is checked here: failing metrics turn it into `failed`."""
         d = self.dir(run)
         if status == "done":
@@ -113,7 +124,7 @@ class Registry:
             if problems:
                 status, error = "failed", "not a finished result: " + "; ".join(problems)
         info = self.describe(run, status, launcher=launcher, error=error, wall_s=round(wall_s, 2),
-                             finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+                             finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"), **more)
         write_json(d / "run.json", info)  # atomic: readers see the old state or the new one, never half
         return info
 

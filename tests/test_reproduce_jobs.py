@@ -1,0 +1,173 @@
+"""`reproduce --jobs N` (issue 11.1): slots' resources, same numbers as the sequential path, failures and
+interrupts of one run, options that contradict each other, SLURM-owned folders never cleared (issue 11.2)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from mmlgnet import reproduce
+from mmlgnet.repro import slurm
+from mmlgnet.repro.dispatch import Dispatch
+from mmlgnet.repro.executors import Subprocess
+from mmlgnet.repro.fingerprint import Fingerprint
+from mmlgnet.repro.jobs import Slot, run_pool, slots
+from mmlgnet.repro.lock import ResultsLock
+from mmlgnet.repro.plan import VARIANTS, Run, Setting
+from mmlgnet.repro.registry import Registry
+
+TINY = ["--data.synthetic_height", "32", "--data.synthetic_width", "48", "--data.patch_size", "5",
+        "--model.hsi_widths", "[8, 16]", "--model.lidar_widths", "[8, 16]", "--model.fusion_dim", "32",
+        "--trainer.limit_train_batches", "2"]
+
+
+def _argv(results: Path, *more: str) -> list[str]:
+    return ["--quick", "--seeds", "1", "--variants", "mmlgnet", "lidar_only", "--epochs", "1", "--maps", "none",
+            "--no-wandb", "--results", str(results), *more, "--", *TINY]
+
+
+def test_slots_split_gpus_round_robin_and_cores_disjointly():
+    four = slots(4, gpus=["0", "3"], cpus=list(range(8)))
+    assert [s.env["CUDA_VISIBLE_DEVICES"] for s in four] == ["0", "3", "0", "3"]
+    assert [s.cpus for s in four] == [(0, 1), (2, 3), (4, 5), (6, 7)]
+    assert all(s.env["OMP_NUM_THREADS"] == s.env["MKL_NUM_THREADS"] == "2" for s in four)
+    two = slots(2, gpus=[], cpus=[0, 1])
+    assert [(s.cpus, s.env) for s in two] == [((0,), {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}),
+                                              ((1,), {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})]
+    assert [s.cpus for s in slots(3, gpus=[], cpus=[0, 1])] == [(0,), (1,), (0,)]  # more jobs than cores: shared
+    assert slots(1, gpus=["0", "1"], cpus=[0, 1]) == [Slot(0)]  # one job: the sequential path's resources
+
+
+def test_parallel_runs_give_the_sequential_numbers(tmp_path, capsys):
+    """Same seeds, same test metrics with --jobs 2 (subprocesses, one core each) as --jobs 1 (in-process)."""
+    assert reproduce.main(_argv(tmp_path / "seq")) == 0
+    assert reproduce.main(_argv(tmp_path / "par", "--jobs", "2")) == 0
+    for variant in ("mmlgnet", "lidar_only"):
+        seq, par = (json.loads((tmp_path / r / "synthetic-quick" / variant / "seed0" / "test_metrics.json")
+                               .read_text()) for r in ("seq", "par"))
+        for key in ("OA", "AA", "kappa", "confusion_matrix", "num_test_pixels"):
+            assert seq[key] == par[key], (variant, key, seq[key], par[key])
+        info = json.loads((tmp_path / "par" / "synthetic-quick" / variant / "seed0" / "run.json").read_text())
+        assert info["status"] == "done" and info["launcher"] == "subprocess"
+        assert info["resources"]["OMP_NUM_THREADS"] == str(len(info["resources"]["cpus"]))
+    slots_used = [json.loads((tmp_path / "par" / "synthetic-quick" / v / "seed0" / "run.json").read_text())
+                  ["resources"]["slot"] for v in ("mmlgnet", "lidar_only")]
+    assert sorted(slots_used) == [0, 1]  # both slots used: they ran at once
+    seq_rows, par_rows = (json.loads((tmp_path / r / "tables.json").read_text())["rows"] for r in ("seq", "par"))
+    assert [r["OA"] for r in seq_rows] == [r["OA"] for r in par_rows]
+
+
+class _Fake(Subprocess):
+    """Children that sleep or fail instead of fitting: the pool's bookkeeping, in seconds."""
+
+    def start(self, cli_args, run_dir, env=None, cpus=()):
+        import subprocess
+
+        code = {"fail": "import sys; sys.exit(3)", "slow": "import time; time.sleep(60)"}.get(cli_args[0], "pass")
+        (run_dir / "cli.log").write_text(f"error: {cli_args[0]} run\n" if cli_args[0] == "fail" else "")
+        return subprocess.Popen([sys.executable, "-c", code], start_new_session=True, env=env)
+
+
+def test_a_failing_run_is_reported_and_the_others_go_on(tmp_path):
+    done: list[tuple[str, bool, str]] = []
+    work = {name: tmp_path / name for name in ("fail", "ok1", "ok2", "ok3")}
+    for d in work.values():
+        d.mkdir()
+    run_pool(list(work), 2, _Fake(), lambda name, slot: ((name,), work[name]),
+             lambda name, ok, error, wall, slot: done.append((name, ok, error)), lambda *a: None, poll_s=0.05)
+    assert sorted(n for n, ok, _ in done if ok) == ["ok1", "ok2", "ok3"]
+    (failed,) = [(n, e) for n, ok, e in done if not ok]
+    assert failed[0] == "fail" and "exit code 3" in failed[1] and "error: fail run" in failed[1]
+
+
+def test_an_interrupt_stops_every_running_child_and_marks_it(tmp_path):
+    work = {name: tmp_path / name for name in ("slow", "slow2", "third")}
+    for d in work.values():
+        d.mkdir()
+    started: list[int] = []
+    interrupted: list[str] = []
+
+    class Recording(_Fake):
+        def start(self, cli_args, run_dir, env=None, cpus=()):
+            proc = super().start(("slow",), run_dir, env, cpus)
+            started.append(proc.pid)
+            return proc
+
+    def launch(name, slot):
+        if len(started) == 2:  # two children running, a third about to start: the runner gets Ctrl-C
+            raise KeyboardInterrupt("test")
+        return (name,), work[name]
+
+    with pytest.raises(KeyboardInterrupt):
+        run_pool(["slow", "slow2", "third"], 3, Recording(grace_s=2), launch,
+                 lambda *a: None, lambda name, wall, slot: interrupted.append(name), poll_s=0.05)
+    assert sorted(interrupted) == ["slow", "slow2"]
+    time.sleep(0.2)
+    assert not [p for p in started if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--jobs", "2", "--launcher", "inprocess"], "cannot be combined with --launcher inprocess"),
+    (["--jobs", "2", "--launcher", "slurm"], "--slurm-array-parallelism"),
+    (["--no-wait"], "--no-wait only apply with --launcher slurm"),
+    (["--slurm-partition", "gpu", "--launcher", "subprocess"], "--slurm-partition only apply with --launcher slurm"),
+    (["--jobs", "0"], "--jobs"),
+])
+def test_contradictory_options_are_refused(tmp_path, capsys, argv, expected):
+    with pytest.raises(SystemExit) as e:
+        reproduce.main(["--quick", "--results", str(tmp_path / "r"), *argv])
+    assert e.value.code == 2 and expected in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_bad_slurm_extra_names_the_option():
+    assert slurm.parse_extra(["qos=high", "--mail-type=END"]) == {"qos": "high", "mail_type": "END"}
+    with pytest.raises(slurm.ConfigError, match="--slurm-extra 'qos'.*KEY=VALUE"):
+        slurm.parse_extra(["qos"])
+
+
+GOOD = {"scene": "synthetic", "OA": 80.0, "AA": 75.0, "kappa": 70.0, "per_class_accuracy": {"a": 90.0, "b": None},
+        "confusion_matrix": [[9, 1], [0, 0]], "num_test_pixels": 10, "seed": 0, "split": {"name": "per_class:20"},
+        "trained": {"global_step": 12, "epochs": 2}}
+
+
+def _run() -> Run:
+    setting = Setting("synthetic-quick", "synthetic", "per_class:20", ())
+    return Run(setting, VARIANTS["lidar_only"], 0, False, ("fit",), (), Fingerprint("a" * 12, "a" * 64, {"config": {}}))
+
+
+def test_a_folder_owned_by_a_queued_slurm_job_is_never_cleared_then_collected(tmp_path, monkeypatch):
+    """While squeue lists the job, no launcher (not even --force) touches its folder; once it ended, the run is
+    recorded done only with submitit's success result and metrics that pass the done-check."""
+    run, jobs = _run(), tmp_path / "slurm"
+    state = {"42_0": "RUNNING"}
+    monkeypatch.setattr(slurm, "states", lambda ids: {j: state[j] for j in ids if j in state})
+    with ResultsLock(tmp_path / "R") as lock:
+        registry = Registry(tmp_path / "R", lock)
+        d = registry.start(run, "slurm")
+        registry.submitted(run, "42_0", jobs)
+        (d / "partial.txt").write_text("being written by the job")
+        runs = Dispatch(registry, [run], force=True)
+        assert runs.collect() == 1 and runs.queued == ["synthetic-quick/lidar_only/seed0: SLURM job 42_0 RUNNING"]
+        assert runs.prepare(run, "subprocess") is None and (d / "partial.txt").exists()
+        with pytest.raises(RuntimeError, match="SLURM job may still write"):
+            registry.clear(run, "submitted")
+
+        state["42_0"] = "COMPLETED"  # ended, but submitit left no result: a failure naming the job
+        assert runs.collect() == 0 and "SLURM job 42_0 ended without a result" in runs.failures[0]
+        assert registry.state(run)[0] == "attempt"
+
+        registry.submitted(run, "42_0", jobs)  # resubmitted; this time it succeeded
+        result = jobs / "42_0" / "42_0_0_result.pkl"
+        result.parent.mkdir(parents=True)
+        result.write_bytes(pickle.dumps(("success", {"job_wall_s": 12.5, "resumed_from": None, "restarts": 0})))
+        (d / "test_metrics.json").write_text(json.dumps(GOOD))
+        runs.failures.clear()
+        assert runs.collect() == 0 and runs.failures == []
+        info = registry.read(d)
+        assert info["status"] == "done" and info["wall_s"] == 12.5 and info["slurm"]["state"] == "COMPLETED"
