@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -98,3 +99,87 @@ def test_default_split_is_deterministic_and_disjoint() -> None:
     assert not ((train > 0) & (test > 0)).any()
     np.testing.assert_array_equal(train + test, labels)
     assert (np.bincount(train.ravel())[1:] == 10).all()
+
+
+# ---- difficulty knobs (the quick mode's scene) ----
+
+def patch_mean_accuracies(patch: int = 9, per_class: int = 20, seed: int = 0, **kwargs: float) -> dict[str, float]:
+    """Like modality_accuracies, on 9×9 patch means: what a patch model at least sees (pixel noise averaged)."""
+    from scipy import ndimage
+
+    scene = make_synthetic_scene(seed=seed, **kwargs)  # type: ignore[arg-type]
+    y = scene.labels.ravel()
+    labelled = np.flatnonzero(y > 0)
+    rng = np.random.default_rng(seed)
+    train = np.concatenate([rng.choice(labelled[y[labelled] == k], per_class, replace=False)
+                            for k in range(1, scene.num_classes + 1)])
+    test = np.setdiff1d(labelled, train)
+    hsi, lidar = (ndimage.uniform_filter(a, (patch, patch, 1)).reshape(len(y), -1) for a in (scene.hsi, scene.lidar))
+    return {m: lda_accuracy(x, y, train, test) for m, x in (("hsi", hsi), ("lidar", lidar),
+                                                            ("both", np.hstack([hsi, lidar])))}
+
+
+def quick_options() -> dict[str, float]:
+    import yaml
+
+    from mmlgnet.data.synthetic import synthetic_options
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "overlays" / "quick.yaml"
+    return synthetic_options(yaml.safe_load(path.read_text())["data"]["synthetic_options"])  # type: ignore[return-value]
+
+
+def test_knobs_off_are_the_default_scene_and_each_knob_changes_its_part_only() -> None:
+    base = make_synthetic_scene(seed=2)
+    off = make_synthetic_scene(seed=2, region_spectral_sd=0.0, texture=0.0, height_scale=1.0, label_noise=0.0)
+    for f in ("hsi", "lidar", "labels"):
+        np.testing.assert_array_equal(getattr(base, f), getattr(off, f))
+    textured = make_synthetic_scene(seed=2, texture=0.05, region_spectral_sd=0.1)
+    assert not np.array_equal(textured.hsi, base.hsi)
+    np.testing.assert_array_equal(textured.lidar, base.lidar)
+    np.testing.assert_array_equal(textured.labels, base.labels)
+    flat = make_synthetic_scene(seed=2, height_scale=0.0)
+    np.testing.assert_array_equal(flat.hsi, base.hsi)
+    assert not np.array_equal(flat.lidar, base.lidar)
+    noisy = make_synthetic_scene(seed=2, label_noise=0.2)
+    labelled = base.labels > 0
+    np.testing.assert_array_equal(noisy.labels > 0, labelled)  # same pixels labelled, some with another class
+    assert 0.15 < (noisy.labels[labelled] != base.labels[labelled]).mean() < 0.25
+
+
+def test_height_scale_zero_leaves_lidar_without_class_information() -> None:
+    acc = patch_mean_accuracies(height_scale=0.0)
+    assert acc["lidar"] < 0.3 and abs(acc["both"] - acc["hsi"]) < 0.1, acc  # 6 classes: chance is 1/6
+
+
+def test_quick_scene_is_hard_but_needs_both_modalities() -> None:
+    """The quick overlay's knobs: the default scene is near 99 % for a patch model, the quick one well below."""
+    assert patch_mean_accuracies()["both"] > 0.98
+    acc = patch_mean_accuracies(**quick_options())
+    assert 0.75 < acc["both"] < 0.93, acc
+    assert acc["both"] > acc["hsi"] + 0.1 and acc["both"] > acc["lidar"] + 0.3, acc
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"colour": 1.0}, "unknown key 'colour'"),
+    ({"label_noise": 1.0}, "label_noise must be in [0, 1)"),
+    ({"texture": -0.1}, "texture must be >= 0"),
+    ({"texture_scale": 0}, "texture_scale must be > 0"),
+    ({"noise": float("nan")}, "noise must be a finite number"),
+    ({"hsi_bands": 0}, "hsi_bands must be >= 1"),
+])
+def test_bad_synthetic_options_are_config_errors_naming_the_option(options: dict, message: str) -> None:
+    from mmlgnet.data.datamodule import HSILidarDataModule
+    from mmlgnet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--data.synthetic_options") as e:
+        HSILidarDataModule(synthetic_options=options)
+    assert message in str(e.value)
+
+
+def test_datamodule_builds_the_scene_with_the_options() -> None:
+    from mmlgnet.data.datamodule import HSILidarDataModule
+
+    dm = HSILidarDataModule(synthetic_height=30, synthetic_width=40, synthetic_options={"hsi_bands": 7, "label_noise": 0.1})
+    assert dm.scene.hsi is not None and dm.scene.hsi.shape == (30, 40, 7)
+    ref = make_synthetic_scene(height=30, width=40, hsi_bands=7, label_noise=0.1)
+    np.testing.assert_array_equal(dm.scene.labels, ref.labels)

@@ -23,6 +23,7 @@ from mmlgnet.data.sampling import PatchDataset, PixelBatchSampler, PixelIndexDat
 from mmlgnet.data.scenes import SPECS, Scene, load_scene
 from mmlgnet.data.splits import Split, make_split
 from mmlgnet.data.synthetic import make_synthetic_scene
+from mmlgnet.data.synthetic import synthetic_options as synthetic_options_of
 from mmlgnet.data.transfer import TrainingData, data_state
 from mmlgnet.errors import ConfigError
 from mmlgnet.models import Modality
@@ -68,7 +69,8 @@ class HSILidarDataModule(L.LightningDataModule):
         modalities: which inputs to serve (linked from `model.modalities` by the CLI).
         pipeline: `device` (vectorised gather on the device) or `per_sample` (reference DataLoader path).
         num_workers: DataLoader workers of the `per_sample` path (the `device` path needs none).
-        synthetic_*: size, class count and seed of the synthetic scene.
+        synthetic_*: size, class count and seed of the synthetic scene; `synthetic_options` sets the generator's
+            other settings (difficulty knobs: mmlgnet.data.synthetic.SYNTHETIC_OPTIONS), e.g. in the quick mode.
 
     Applying a trained model to another scene: `state_dict()` (saved by Lightning in every checkpoint) holds
     the normalisation statistics of each modality and the class list; `load_state_dict()` (a checkpoint
@@ -100,6 +102,7 @@ class HSILidarDataModule(L.LightningDataModule):
         synthetic_width: int = 96,
         synthetic_classes: int = 6,
         synthetic_seed: int = 0,
+        synthetic_options: dict[str, float] | None = None,
     ) -> None:
         super().__init__()
         # Every option is checked here, before any file is read or any epoch is run.
@@ -115,7 +118,8 @@ class HSILidarDataModule(L.LightningDataModule):
         self.modalities = tuple(modalities)
         self.pipeline, self.num_workers = pipeline, num_workers
         self.synthetic = dict(
-            height=synthetic_height, width=synthetic_width, num_classes=synthetic_classes, seed=synthetic_seed
+            height=synthetic_height, width=synthetic_width, num_classes=synthetic_classes, seed=synthetic_seed,
+            **synthetic_options_of(synthetic_options),
         )
         self._scene: Scene | None = None
         self._split: Split | None = None

@@ -11,6 +11,7 @@ from scipy.spatial import cKDTree
 
 from mmlgnet.data.matfiles import write_gatorsense, write_mat
 from mmlgnet.data.scene import Scene
+from mmlgnet.errors import ConfigError
 
 # Classes come in pairs that share a spectrum (material) but not a height: only LiDAR separates the two
 # of a pair. The first of each pair lies on the ground (height 0), so those are separable only by HSI.
@@ -74,6 +75,11 @@ def make_synthetic_scene(
     lidar_noise: float = 1.8,
     material_contrast: float = 0.12,
     unlabelled_fraction: float = 0.3,
+    region_spectral_sd: float = 0.0,
+    texture: float = 0.0,
+    texture_scale: float = 4.0,
+    height_scale: float = 1.0,
+    label_noise: float = 0.0,
 ) -> Scene:
     """Generate a scene in which HSI separates materials and LiDAR separates heights, so both are needed.
 
@@ -82,10 +88,21 @@ def make_synthetic_scene(
     Spectra vary within a class (per-pixel brightness and a low-rank perturbation), region borders mix
     (blurred abundances), each region has its own height (`height_sd`) and Gaussian `noise` is added.
     A fraction of regions and all borders are left unlabelled, as in real ground truth.
+
+    Difficulty knobs (all off by default: the default scene is unchanged; they draw from their own random
+    stream, so turning one on changes nothing else). Pixel noise is averaged out by a patch model, these are not:
+    - `region_spectral_sd`: each region's spectra are scaled by its own smooth random curve (sd of the factor):
+      a class looks different from field to field, so a few training fields do not cover it.
+    - `texture` / `texture_scale`: spatially correlated spectral variation (blobs of about `texture_scale`
+      pixels, amplitude `texture` in reflectance units) inside regions.
+    - `height_scale`: LiDAR informativeness; class heights are multiplied by it (0: LiDAR carries no class).
+    - `label_noise`: fraction of labelled pixels given another (random) class, in training and test alike.
     """
     if not 2 <= num_classes <= len(_CLASSES):
         raise ValueError(f"num_classes must be in 2..{len(_CLASSES)}, got {num_classes}")
+    _check_knobs(region_spectral_sd, texture, texture_scale, height_scale, label_noise)
     rng = np.random.default_rng(seed)
+    knob_rng = np.random.default_rng([seed, 1])  # the difficulty knobs' own stream
     classes, region, region_class = _regions(rng, height, width, num_classes)  # (H, W)
     # Materials: one smooth spectrum per pair, the second of a pair a near copy of the first.
     n_mat = (num_classes + 1) // 2
@@ -101,8 +118,19 @@ def make_synthetic_scene(
     brightness = 1.0 + 0.1 * rng.normal(size=(n_pix, 1))  # illumination / slope
     low_rank = rng.normal(size=(n_pix, 3)) @ (0.03 * _smooth_curves(rng, 3, hsi_bands))
     hsi = hsi * brightness + low_rank + noise * 0.35 * rng.normal(size=hsi.shape)
+    if region_spectral_sd > 0:  # (R, C) factor curves, unit sd per region
+        curves = _smooth_curves(knob_rng, len(region_class), hsi_bands)
+        curves /= curves.std(1, keepdims=True) + 1e-9
+        hsi *= 1.0 + region_spectral_sd * curves[region.ravel()]
+    if texture > 0:  # 3 blob fields (H, W) mixing 3 smooth curves
+        fields = np.stack([ndimage.gaussian_filter(knob_rng.normal(size=(height, width)), texture_scale, mode="wrap")
+                           for _ in range(3)], -1)
+        fields /= fields.std((0, 1), keepdims=True) + 1e-9
+        shapes = _smooth_curves(knob_rng, 3, hsi_bands)
+        shapes /= np.abs(shapes).max(1, keepdims=True) + 1e-9
+        hsi += texture * fields.reshape(n_pix, 3) @ shapes / np.sqrt(3)
     # LiDAR: per-class mean height, per-region offset, blur at borders, sensor noise.
-    class_height = np.array([_CLASSES[k][1] for k in range(num_classes)])  # (K,)
+    class_height = height_scale * np.array([_CLASSES[k][1] for k in range(num_classes)])  # (K,)
     mean_height = class_height[region_class]  # (R,)
     region_height = mean_height + height_sd * rng.normal(size=region_class.shape)
     on_ground = mean_height == 0
@@ -119,6 +147,10 @@ def make_synthetic_scene(
         own = np.flatnonzero(region_class == k)
         surveyed[own[np.argmax(np.bincount(region.ravel(), minlength=len(region_class))[own])]] = True
     labels = np.where(surveyed[region] & ~border, classes + 1, 0).astype(np.int64)  # (H, W)
+    if label_noise > 0:  # another class for a random fraction of the labelled pixels
+        flip = (labels > 0) & (knob_rng.uniform(size=labels.shape) < label_noise)
+        shift = knob_rng.integers(1, num_classes, size=labels.shape)  # never the true class
+        labels[flip] = (labels[flip] - 1 + shift[flip]) % num_classes + 1
     return Scene(
         name="synthetic",
         hsi=hsi.reshape(height, width, hsi_bands).astype(np.float32),
@@ -128,6 +160,47 @@ def make_synthetic_scene(
         wavelengths_nm=np.linspace(400.0, 1000.0, hsi_bands),
         palette=_PALETTE[:num_classes],
     )
+
+
+#: make_synthetic_scene's generator settings that `--data.synthetic_options` may set (size, classes and seed
+#: have their own options; lidar_bands follows --data.lidar_channels).
+SYNTHETIC_OPTIONS: tuple[str, ...] = (
+    "hsi_bands", "noise", "pair_similarity", "height_sd", "lidar_noise", "material_contrast", "unlabelled_fraction",
+    "region_spectral_sd", "texture", "texture_scale", "height_scale", "label_noise",
+)
+
+
+def synthetic_options(options: dict[str, float] | None) -> dict[str, float | int]:
+    """Checked keyword arguments of make_synthetic_scene from `--data.synthetic_options` (ConfigError otherwise)."""
+    out: dict[str, float | int] = {}
+    for key, value in (options or {}).items():
+        if key not in SYNTHETIC_OPTIONS:
+            raise ConfigError(f"--data.synthetic_options: unknown key {key!r}; expected some of "
+                              f"{', '.join(SYNTHETIC_OPTIONS)} (size, classes and seed have their own options).")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+            raise ConfigError(f"--data.synthetic_options: {key} must be a finite number, got {value!r}.")
+        out[key] = int(value) if key == "hsi_bands" else float(value)
+    if out.get("hsi_bands", 32) < 1:
+        raise ConfigError(f"--data.synthetic_options: hsi_bands must be >= 1, got {out['hsi_bands']}.")
+    try:
+        _check_knobs(*(float(out.get(k, d)) for k, d in (("region_spectral_sd", 0.0), ("texture", 0.0),
+                                                           ("texture_scale", 4.0), ("height_scale", 1.0),
+                                                           ("label_noise", 0.0))))
+    except ValueError as e:
+        raise ConfigError(f"--data.synthetic_options: {e}.") from None
+    return out
+
+
+def _check_knobs(region_spectral_sd: float, texture: float, texture_scale: float, height_scale: float,
+                 label_noise: float) -> None:
+    for name, value in (("region_spectral_sd", region_spectral_sd), ("texture", texture),
+                        ("height_scale", height_scale)):
+        if not value >= 0:
+            raise ValueError(f"synthetic scene option {name} must be >= 0, got {value}")
+    if not texture_scale > 0:
+        raise ValueError(f"synthetic scene option texture_scale must be > 0 (blob size in pixels), got {texture_scale}")
+    if not 0 <= label_noise < 1:
+        raise ValueError(f"synthetic scene option label_noise must be in [0, 1), got {label_noise}")
 
 
 def default_split(labels: np.ndarray, per_class: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
