@@ -13,7 +13,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.plugins.layer_sync import LayerSync
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from mmlgnet import checkpoints, console
+from mmlgnet import checkpoints, console, open_vocab
 from mmlgnet.atomic import default_file_mode
 from mmlgnet.data.datamodule import HSILidarDataModule
 from mmlgnet.errors import UntrainedModelError
@@ -65,7 +65,8 @@ class MMLGNetCLI(LightningCLI):
         parser.link_arguments("model.modalities", "data.modalities")
         for source, target in (("num_classes", "num_classes"), ("class_names", "class_names"),
                                ("hsi_channels", "hsi_channels"), ("lidar_channels_out", "lidar_channels"),
-                               ("scene_name", "scene_name")):
+                               ("scene_name", "scene_name"), ("unseen_class_names", "unseen_classes"),
+                               ("class_descriptions", "class_descriptions")):
             parser.link_arguments(f"data.{source}", f"model.{target}", apply_on="instantiate")
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
@@ -106,10 +107,12 @@ class MMLGNetCLI(LightningCLI):
         checkpoints.check_options(ckpt_path, checkpoints.plain(given), saved)
 
     def after_instantiate_classes(self) -> None:
+        open_vocab.check_subcommand(self.subcommand, self.model)  # --model.predict_class_names: predict only
         cfg = self.config[self.subcommand] if self.subcommand else self.config
         self.model.allow_untrained = bool(cfg.get("allow_untrained"))
         if self._data_state and isinstance(self.datamodule, HSILidarDataModule):
-            self.datamodule.load_state_dict(self._data_state)  # before setup(): one normalisation pass
+            # before setup(): one normalisation pass; no class-name check when predict maps another class list
+            self.datamodule.load_state_dict(self.model.open_vocab.data_state(self._data_state))
         elif self._ckpt_scene and self._ckpt_scene != getattr(self.datamodule, "scene_name", self._ckpt_scene):
             rank_zero_warn(f"--ckpt_path holds no normalisation statistics (written by an older mmlgnet): the scene "
                            f"{self.datamodule.scene_name!r} is normalised with its own statistics, not those of the "

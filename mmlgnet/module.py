@@ -15,14 +15,16 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 import mmlgnet
-from mmlgnet import checkpoints
+from mmlgnet import checkpoints, open_vocab
 from mmlgnet.atomic import write_json
 from mmlgnet.errors import CheckpointError, ConfigError, UntrainedModelError
 from mmlgnet.losses import InfoNCELoss
 from mmlgnet.metrics import metric_key, scores_from_confusion
 from mmlgnet.models import LinearHead, MMLGNet, Modality, TextHead
+from mmlgnet.open_vocab import OpenVocabulary
 from mmlgnet.text import coop
 from mmlgnet.text.embeddings import DEFAULT_TEMPLATES, class_text_embeddings
+from mmlgnet.text.prompts import prompts_for
 from mmlgnet.text.renamed import REMOVED, reject_removed_options
 
 log = logging.getLogger(__name__)
@@ -31,8 +33,8 @@ log = logging.getLogger(__name__)
 class MMLGNetModule(L.LightningModule):
     """Trains MMLGNet to align fused HSI+LiDAR pixel embeddings with frozen CLIP class-prompt embeddings.
 
-    Args (the data-decided ones, num_classes/class_names/hsi_channels/lidar_channels/scene_name, are linked
-    from the datamodule by the CLI and never written in configs):
+    Args (the data-decided ones, num_classes/class_names/hsi_channels/lidar_channels/scene_name and
+    class_descriptions, are linked from the datamodule by the CLI and never written in configs):
         modalities: `[hsi, lidar]`, `[hsi]` or `[lidar]` (single-modality ablations).
         hsi_encoder / lidar_encoder, hsi_widths / lidar_widths, fusion, fusion_dim, dropout: the network.
         head: `text` (align with CLIP prompt embeddings) or `linear` (visual-only cross-entropy baseline).
@@ -42,9 +44,17 @@ class MMLGNetModule(L.LightningModule):
             id) and its weights (open_clip tag, checkpoint path, `hf-hub:` id, preset name, or None = untrained).
         clip_model / clip_pretrained: REMOVED (renamed text_model / text_pretrained); giving them is a ConfigError.
         prompt_templates: templates filled with each class name; None = mmlgnet.text.embeddings.DEFAULT_TEMPLATES.
+        prompts: `templates`, `descriptions` (per-class sentences) or `both` (mmlgnet.text.prompts).
+        descriptions: a YAML file (class -> sentences) or a shipped set (trento, muufl, houston2013, synthetic);
+            None = the card's class_descriptions (linked from the data as class_descriptions), else the set
+            shipped for the scene.
         prompt_learning: `none` (frozen template embeddings) or `coop` (learned context vectors run through the
             frozen open_clip text tower while fitting; mmlgnet.text.coop). prompt_context: N context vectors;
             prompt_context_class_specific: one context per class instead of one shared.
+        unseen_classes: classes held out of training (linked from --data.unseen_classes): training and validation
+            logits range over the seen classes' embeddings only, test/predict over all K (mmlgnet.open_vocab).
+        predict_class_names: predict only: map with this class list (renamed/merged/added classes, embedded by
+            the text encoder) instead of the trained one; not saved in the checkpoint.
         embed_dim: projection width for the linear head (the text head uses the text model's width).
         lr, weight_decay, scheduler: AdamW, optionally cosine-annealed over trainer.max_epochs.
     """
@@ -56,6 +66,9 @@ class MMLGNetModule(L.LightningModule):
         hsi_channels: int = 63,
         lidar_channels: int = 1,
         scene_name: str = "",
+        class_descriptions: dict[str, list[str]] | None = None,
+        unseen_classes: list[str] | None = None,
+        predict_class_names: list[str] | None = None,
         modalities: Sequence[Modality] = ("hsi", "lidar"),
         hsi_encoder: Literal["cnn2d", "cnn3d"] = "cnn2d",
         lidar_encoder: Literal["cnn2d", "cnn3d"] = "cnn2d",
@@ -70,6 +83,8 @@ class MMLGNetModule(L.LightningModule):
         text_model: str = "ViT-B-32",
         text_pretrained: str | None = "openai",
         prompt_templates: Sequence[str] | None = None,
+        prompts: Literal["templates", "descriptions", "both"] = "templates",
+        descriptions: str | None = None,
         prompt_learning: Literal["none", "coop"] = "none",
         prompt_context: int = 16,
         prompt_context_class_specific: bool = False,
@@ -85,11 +100,16 @@ class MMLGNetModule(L.LightningModule):
     ) -> None:
         super().__init__()
         reject_removed_options(clip_model=clip_model, clip_pretrained=clip_pretrained)
-        self.save_hyperparameters(ignore=["clip_model", "clip_pretrained"])
+        self.save_hyperparameters(ignore=["clip_model", "clip_pretrained", "predict_class_names"])  # predict-time
         names = list(class_names) if class_names else [f"class {k + 1}" for k in range(num_classes)]
         if len(names) != num_classes:
             raise ValueError(f"class_names has {len(names)} names for num_classes={num_classes}.")
         self.class_names = names
+        # held-out classes (seen-only training logits, GZSL test scores) and predict's class list: mmlgnet.open_vocab
+        self.open_vocab = OpenVocabulary(names, unseen_classes, head, predict_class_names,
+                                         str(self.hparams.get("prompt_learning", "none")))
+        if predict_class_names is not None:  # the text head embeds the new list; its checkpoint rows are set aside
+            names = self.class_names = list(predict_class_names)
         if prompt_learning not in coop.PROMPT_LEARNING or (prompt_learning == "coop" and head != "text"):
             raise ConfigError(f"--model.prompt_learning: expected one of {list(coop.PROMPT_LEARNING)} ('coop' with "
                               f"--model.head text), got {prompt_learning!r} with head {head!r}")
@@ -100,7 +120,8 @@ class MMLGNetModule(L.LightningModule):
         if head == "text":
             templates = tuple(prompt_templates) if prompt_templates else DEFAULT_TEMPLATES
             text = self.coop.placeholder() if self.coop is not None else class_text_embeddings(  # (K, D)
-                names, templates, text_model, text_pretrained, text_cache_dir, encoder=text_encoder)
+                names, templates, text_model, text_pretrained, text_cache_dir, encoder=text_encoder,
+                prompts=prompts_for(names, prompts, templates, descriptions, class_descriptions, scene_name))
             embed_dim = int(text.shape[1])
             self.head: torch.nn.Module = TextHead(text, logit_scale_init, logit_scale_max)
             self.criterion: torch.nn.Module | None = InfoNCELoss(loss)
@@ -125,7 +146,7 @@ class MMLGNetModule(L.LightningModule):
         """Refuse a checkpoint trained on other classes or band counts (before its weights are loaded), and
         remember how long the loaded weights were trained."""
         saved = checkpoint.get("hyper_parameters") or {}
-        lines = checkpoints.data_differences(saved, self.hparams)
+        lines = checkpoints.data_differences(open_vocab.on_load_checkpoint(self, checkpoint), self.hparams)
         if lines:
             ckpt = self._trainer.ckpt_path if self._trainer is not None else None
             scenes = f"(trained on {saved.get('scene_name')!r}, given {self.hparams.get('scene_name')!r})"
@@ -158,6 +179,7 @@ class MMLGNetModule(L.LightningModule):
 
     def on_test_start(self) -> None:
         self.require_trained("test")
+        self.open_vocab.check_test()
 
     def on_predict_start(self) -> None:
         self.require_trained("predict")
@@ -171,7 +193,7 @@ class MMLGNetModule(L.LightningModule):
         return self.head(v)  # (B, K)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        logits, y = self(batch), batch["target"]
+        logits, y = self.open_vocab.training_logits(self(batch), batch["target"])  # seen classes only
         bs = len(y)
         if self.criterion is None:
             loss = F.cross_entropy(logits, y)
@@ -207,7 +229,7 @@ class MMLGNetModule(L.LightningModule):
             self.head.clamp_()
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self.val_confusion.update(self(batch).argmax(dim=1), batch["target"])
+        self.val_confusion.update(self.open_vocab.seen_predictions(self(batch)), batch["target"])
 
     def on_validation_epoch_end(self) -> None:
         scores = scores_from_confusion(self.val_confusion.compute())
@@ -251,6 +273,7 @@ class MMLGNetModule(L.LightningModule):
             "num_test_pixels": int(confusion.sum()),
             "mmlgnet_version": mmlgnet.__version__,
         }
+        record.update(self.open_vocab.test_record(confusion))  # seen/unseen accuracy, H (with held-out classes)
         path = write_json(out_dir / "test_metrics.json", record)
         log.info("wrote %s", path)
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from mmlgnet.data.splits import SplitError
 from mmlgnet.data.unseen import check_unseen_option, resolve_unseen
+from mmlgnet.errors import ConfigError
+from mmlgnet.open_vocab import OpenVocabulary
 
 NAMES = ["Apple trees", "Buildings", "Ground", "Woods", "Vineyard", "Roads"]
 
@@ -38,3 +41,61 @@ def test_construction_time_check_needs_no_scene():
     assert check_unseen_option(["a", 2]) == ("a", 2)
     with pytest.raises(SplitError, match="given twice"):
         check_unseen_option([2, 2])
+
+
+# ---- the module: seen-only training logits, GZSL record, linear head refused ----
+
+def _module(**kw):
+    from mmlgnet.module import MMLGNetModule
+
+    args = dict(num_classes=4, class_names=["grass", "trees", "road", "building"], hsi_channels=5, lidar_channels=1,
+                hsi_widths=[4], lidar_widths=[4], fusion_dim=8, dropout=0.0, text_model="mmlgnet-tiny",
+                text_pretrained=None)
+    return MMLGNetModule(**{**args, **kw})
+
+
+def _batch(n=12):
+    g = torch.Generator().manual_seed(0)
+    return {"hsi": torch.randn(n, 5, 3, 3, generator=g), "lidar": torch.randn(n, 1, 3, 3, generator=g),
+            "target": torch.tensor([0, 1, 3] * (n // 3))}
+
+
+def test_training_never_sees_the_unseen_prompt():
+    """The loss (both InfoNCE directions) does not change when the unseen class's text embedding does;
+    without held-out classes they do (that embedding is a negative)."""
+    torch.manual_seed(0)
+    for unseen, should_change in ((["road"], False), (None, True)):
+        m = _module(unseen_classes=unseen)
+        m.train()
+        batch = _batch()
+        loss = m.training_step(batch, 0)
+        with torch.no_grad():
+            m.head.class_embeddings[2] = -m.head.class_embeddings[2]  # (D,) the held-out class 'road'
+        changed = not torch.allclose(loss, m.training_step(batch, 0))
+        assert changed == should_change
+
+
+def test_seen_only_logits_and_validation_predictions():
+    ov = OpenVocabulary(["a", "b", "c", "d"], ["c"], "text")
+    logits = torch.tensor([[0.0, 1.0, 9.0, 2.0], [5.0, 0.0, 9.0, 1.0]])  # 'c' would win both rows
+    sub, y = ov.training_logits(logits, torch.tensor([3, 0]))
+    assert torch.equal(sub, logits[:, [0, 1, 3]]) and y.tolist() == [2, 0]
+    assert ov.seen_predictions(logits).tolist() == [3, 0]  # ids in 0..K-1, never the unseen one
+    plain = OpenVocabulary(["a", "b"], None, "linear")
+    assert plain.training_logits(logits, y)[0] is logits and plain.test_record(torch.eye(2)) == {}
+
+
+def test_linear_head_with_unseen_classes_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"--model.head linear cannot score classes held out.*--data.unseen_classes"):
+        _module(head="linear", unseen_classes=["road"])
+
+
+def test_predict_class_names_checks():
+    with pytest.raises(ConfigError, match="needs --model.head text"):
+        OpenVocabulary(["a", "b"], None, "linear", ["x"])
+    with pytest.raises(ConfigError, match=r"\['x'\] given twice"):
+        OpenVocabulary(["a", "b"], None, "text", ["x", "x"])
+    with pytest.raises(ConfigError, match="non-empty list"):
+        OpenVocabulary(["a", "b"], None, "text", [])
+    with pytest.raises(ConfigError, match="predict only"):
+        OpenVocabulary(["a", "b"], None, "text", ["x", "y", "z"]).training_logits(torch.zeros(1, 3), torch.zeros(1))

@@ -25,6 +25,7 @@ from mmlgnet.data.splits import Split, make_split
 from mmlgnet.data.synthetic import make_synthetic_scene
 from mmlgnet.data.synthetic import synthetic_options as synthetic_options_of
 from mmlgnet.data.transfer import TrainingData, data_state
+from mmlgnet.data.unseen import check_unseen_option, resolve_unseen
 from mmlgnet.errors import ConfigError
 from mmlgnet.models import Modality
 
@@ -53,7 +54,10 @@ class HSILidarDataModule(L.LightningDataModule):
             that misses some classes a warning; both name the smallest value that serves every class.
         allow_empty_train_classes: accept a split in which a class has no training pixel (by default an
             error: the published TRLabel map lacking a class is almost always the wrong file). Holding classes
-            out of training on purpose is the open-vocabulary case, planned as `--data.unseen_classes`.
+            out of training on purpose is the open-vocabulary case: `unseen_classes`.
+        unseen_classes: classes held out of training and validation (names or 1-based ids), e.g. `[Vineyard]`:
+            their train/val pixels are dropped (test pixels unchanged), the model trains on the seen classes'
+            prompts only and test/predict score all classes (seen/unseen accuracy: mmlgnet.open_vocab).
         patch_size: P, odd.
         batch_size: training pixels per step (per process under DDP).
         eval_batch_size: pixels per step for validation, test and full-scene prediction.
@@ -89,6 +93,7 @@ class HSILidarDataModule(L.LightningDataModule):
         split_seed: int = 0,
         val_fraction: float = 0.0,
         allow_empty_train_classes: bool = False,
+        unseen_classes: Sequence[str | int] | None = None,
         patch_size: int = 11,
         batch_size: int = 64,
         eval_batch_size: int = 1024,
@@ -113,6 +118,7 @@ class HSILidarDataModule(L.LightningDataModule):
         self.download, self.verify = download, verify
         self.split_protocol, self.split_seed, self.val_fraction = split, split_seed, val_fraction
         self.allow_empty_train_classes = allow_empty_train_classes
+        self.unseen_classes = check_unseen_option(unseen_classes)  # names/ids, resolved against the scene's classes
         self.patch_size, self.batch_size, self.eval_batch_size = patch_size, batch_size, eval_batch_size
         self.lidar_channels, self.normalization, self.nodata = lidar_channels, normalization, nodata
         self.modalities = tuple(modalities)
@@ -153,6 +159,11 @@ class HSILidarDataModule(L.LightningDataModule):
         return list(self.scene.class_names)
 
     @property
+    def unseen_class_names(self) -> list[str]:
+        """--data.unseen_classes as class names, checked against the scene's classes (SplitError)."""
+        return [self.class_names[i] for i in resolve_unseen(self.unseen_classes, self.class_names)]
+
+    @property
     def hsi_channels(self) -> int:
         if self.scene.hsi is not None:
             return int(self.scene.hsi.shape[2])
@@ -175,6 +186,7 @@ class HSILidarDataModule(L.LightningDataModule):
             self._split = make_split(
                 s.labels, s.class_names, self.split_protocol, self.split_seed, s.train_map, s.test_map,
                 self.val_fraction, self.allow_empty_train_classes, train_source=s.source("train"),
+                unseen=resolve_unseen(self.unseen_classes, s.class_names),
             )
         return self._split
 
@@ -186,7 +198,9 @@ class HSILidarDataModule(L.LightningDataModule):
             "class_names": self.class_names, "counts": counts,
             "totals": {k: int(sum(v)) for k, v in counts.items()},
             "nodata": self.fill_value, "allow_empty_train_classes": self.allow_empty_train_classes,
-            "empty_train_classes": [n for n, c in zip(self.class_names, counts["train"], strict=True) if c == 0],
+            "empty_train_classes": [n for n, c in zip(self.class_names, counts["train"], strict=True)
+                                    if c == 0 and n not in self.unseen_class_names],
+            "unseen_classes": self.unseen_class_names,
         }
 
     # ---- Lightning hooks ----

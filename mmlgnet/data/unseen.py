@@ -21,7 +21,7 @@ def check_unseen_option(values: UnseenOption) -> tuple[str | int, ...]:
         return ()
     if isinstance(values, (str, bytes)):
         raise SplitError(f"{OPTION} {values!r}: expected a list of class names or 1-based class ids, e.g. "
-                         f"{OPTION} '[{values}]'.")
+                         f"{OPTION} '[{values!s}]'.")
     out: list[str | int] = []
     for v in values:
         if isinstance(v, bool) or not isinstance(v, (str, int)):
