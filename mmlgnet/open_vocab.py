@@ -195,3 +195,18 @@ def check_subcommand(subcommand: str | None, model: Any) -> None:
     ov = getattr(model, "open_vocab", None)
     if subcommand not in (None, "predict") and ov is not None and ov.predict_class_names is not None:
         ov._refuse_predict_list(subcommand)
+
+
+def map_classes(module: Any, class_names: Sequence[str], palette: Sequence[Sequence[int]]
+                ) -> tuple[list[str], Sequence[Sequence[int]], bool]:
+    """The class list of the prediction maps (prediction.png/.tif, maps.json): the model's when predict maps
+    another one (--model.predict_class_names), else the scene's.
+
+    Returns (names, palette, comparable): `comparable` is False when the model's list is not the scene's, so
+    its class ids cannot be compared with the scene's labels (no test scores, error map or confusion); the
+    palette is then () (the maps' default colours: the scene's colours belong to its own classes).
+    """
+    names = [str(n) for n in (getattr(module, "class_names", None) or class_names)]
+    if names == [str(n) for n in class_names]:
+        return names, palette, True
+    return names, (), False
