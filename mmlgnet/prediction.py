@@ -16,7 +16,9 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from mmlgnet import maps
 from mmlgnet.atomic import save_npy, write_json
 from mmlgnet.data.normalization import nodata_mask
+from mmlgnet.errors import ConfigError
 from mmlgnet.metrics import scores_from_confusion
+from mmlgnet.stream_run import StreamRun, start_stream
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +51,21 @@ class PredictionMapWriter(BasePredictionWriter):
         self._pred: torch.Tensor | None = None
         self._score: torch.Tensor | None = None
         self.written: dict[str, Path] = {}
+        self._stream: StreamRun | None = None  # a streaming (tiled) prediction: mmlgnet.stream_run
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         # Our batches are index tensors (no sampler batch indices to track): Lightning's warning is noise.
         warnings.filterwarnings("ignore", message="Couldn't infer the batch indices", category=UserWarning)
+        plan = getattr(_datamodule(trainer), "_stream", None)
+        self._stream = None
+        if stage == "predict" and plan is not None:  # after the datamodule's setup, before its dataloader
+            if not self.enabled:
+                raise ConfigError("--predict_writer.enabled false with a streaming prediction (--data.stream): the "
+                                  "tiles would be classified and thrown away. Enable the writer or use --data.stream never.")
+            self._stream = start_stream(trainer, plan, self.resolve_output_dir(trainer))
 
     def on_predict_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self.enabled:
+        if not self.enabled or self._stream is not None:
             return
         scene = _datamodule(trainer).scene
         n = scene.height * scene.width
@@ -64,6 +74,9 @@ class PredictionMapWriter(BasePredictionWriter):
 
     def write_on_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, prediction: Any,
                            batch_indices: Any, batch: Any, batch_idx: int, dataloader_idx: int) -> None:
+        if self._stream is not None:
+            self._stream.write_batch(prediction, batch)
+            return
         if not self.enabled or self._pred is None or self._score is None:
             return
         index = prediction["index"].detach().cpu()  # (B,) flat pixel indices
@@ -71,6 +84,9 @@ class PredictionMapWriter(BasePredictionWriter):
         self._score[index] = prediction["score"].detach().float().cpu()
 
     def on_predict_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._stream is not None:
+            self.written, self._stream = self._stream.finish(trainer), None
+            return
         if not self.enabled or self._pred is None or self._score is None:
             return
         pred, score = self._pred, self._score

@@ -22,6 +22,7 @@ from mmlgnet.data.patches import Normalization, PatchGatherer, check_patch_size,
 from mmlgnet.data.sampling import PatchDataset, PixelBatchSampler, PixelIndexDataset
 from mmlgnet.data.scenes import SPECS, Scene, load_scene
 from mmlgnet.data.splits import Split, make_split
+from mmlgnet.data.streaming import StreamPlan, plan_stream
 from mmlgnet.data.synthetic import make_synthetic_scene
 from mmlgnet.data.synthetic import synthetic_options as synthetic_options_of
 from mmlgnet.data.transfer import TrainingData, data_state
@@ -73,6 +74,10 @@ class HSILidarDataModule(L.LightningDataModule):
         modalities: which inputs to serve (linked from `model.modalities` by the CLI).
         pipeline: `device` (vectorised gather on the device) or `per_sample` (reference DataLoader path).
         num_workers: DataLoader workers of the `per_sample` path (the `device` path needs none).
+        stream: `predict` by tiles read by window (mmlgnet.data.streaming; scene cards only): `auto` when the
+            scene would not fit `memory_budget_mb` in memory, `always`, or `never`. fit/test load the scene.
+        memory_budget_mb: memory the prediction may use (default: a quarter of the RAM); sets the tile size.
+        stream_tile: tile side in pixels (default: from memory_budget_mb).
         synthetic_*: size, class count and seed of the synthetic scene; `synthetic_options` sets the generator's
             other settings (difficulty knobs: mmlgnet.data.synthetic.SYNTHETIC_OPTIONS), e.g. in the quick mode.
 
@@ -103,6 +108,9 @@ class HSILidarDataModule(L.LightningDataModule):
         modalities: Sequence[Modality] = ("hsi", "lidar"),
         pipeline: Literal["device", "per_sample"] = "device",
         num_workers: int = 0,
+        stream: Literal["auto", "always", "never"] = "auto",
+        memory_budget_mb: float | None = None,
+        stream_tile: int | None = None,
         synthetic_height: int = 64,
         synthetic_width: int = 96,
         synthetic_classes: int = 6,
@@ -123,6 +131,9 @@ class HSILidarDataModule(L.LightningDataModule):
         self.lidar_channels, self.normalization, self.nodata = lidar_channels, normalization, nodata
         self.modalities = tuple(modalities)
         self.pipeline, self.num_workers = pipeline, num_workers
+        self.stream, self.memory_budget_mb, self.stream_tile = stream, memory_budget_mb, stream_tile
+        self._stream: StreamPlan | None = None  # STREAM: streaming tiled predict, when planned (first .scene)
+        self._stream_planned = False
         self.synthetic = dict(
             height=synthetic_height, width=synthetic_width, num_classes=synthetic_classes, seed=synthetic_seed,
             **synthetic_options_of(synthetic_options),
@@ -137,6 +148,10 @@ class HSILidarDataModule(L.LightningDataModule):
     # ---- data-decided values, linked into the model by the CLI ----
     @property
     def scene(self) -> Scene:
+        if self._scene is None and not self._stream_planned:  # STREAM: a shape-only stub when predict streams
+            self._stream_planned, self._stream = True, plan_stream(self)
+        if self._scene is None and self._stream is not None:
+            return self._stream.stub
         if self._scene is None:
             if self.scene_name == "synthetic":
                 self._scene = make_synthetic_scene(**self.synthetic, lidar_bands=self.lidar_channels or 1)
@@ -205,6 +220,11 @@ class HSILidarDataModule(L.LightningDataModule):
 
     # ---- Lightning hooks ----
     def setup(self, stage: str | None = None) -> None:
+        self.scene  # noqa: B018 -- STREAM: plans streaming on first use (mmlgnet.data.streaming)
+        if self._stream is not None:
+            if stage == "predict":
+                return self._stream.setup(self)
+            self._stream = None  # fit/test/validate load the scene: streaming is a predict path
         s = self.scene
         check_patch_size(self.patch_size, s.height, s.width)
         self.split  # noqa: B018 -- drawn (and checked: empty classes, val_fraction) before any model step
@@ -317,6 +337,9 @@ class HSILidarDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         """Every pixel of the scene, background included, in raster order."""
+        if self._stream is not None:  # STREAM: this rank's tiles, in pixel chunks
+            trainer = self._trainer_or_none()
+            return self._stream.dataloader(*((trainer.world_size, trainer.global_rank) if trainer else (1, 0)))
         return self._loader(np.arange(self.scene.height * self.scene.width), False, self.eval_batch_size)
 
     def gather(self, index: torch.Tensor) -> Batch:
@@ -329,6 +352,8 @@ class HSILidarDataModule(L.LightningDataModule):
         return out
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Batch:
+        if self._stream is not None and isinstance(batch, torch.Tensor):  # STREAM: [tile, start, stop]
+            return self._stream.batch(batch)
         if isinstance(batch, dict):  # per_sample path: patches already cut
             return batch
         index, target = batch  # (B,), (B,)

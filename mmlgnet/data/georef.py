@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.transform import Affine
+from rasterio.windows import Window
 
 from mmlgnet.maps import CORRECT, WRONG, palette_array
 
@@ -27,15 +28,27 @@ def _profile(shape: tuple[int, int], dtype: str, crs: str, transform: Sequence[f
 
 
 def _write_atomic(path: Path, profile: dict, array: np.ndarray, colormap: dict | None,
-                  tags: dict[str, str], description: str) -> Path:
+                  tags: dict[str, str], description: str, rows_per_write: int | None = None) -> Path:
     """Write a one-band GeoTIFF to a temporary name in the same folder, then os.replace it into place:
-    a reader (QGIS, a second process) never sees a half-written file."""
+    a reader (QGIS, a second process) never sees a half-written file.
+
+    `rows_per_write`: write (and cast) that many rows at a time, so a memory-mapped (H, W) map larger than
+    memory is converted window by window (the file is then tiled 512×512); None writes it whole.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        if rows_per_write is not None:
+            profile = {**profile, "tiled": True, "blockxsize": 512, "blockysize": 512, "BIGTIFF": "IF_SAFER"}
         with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(array, 1)
+            if rows_per_write is None:
+                dst.write(np.asarray(array).astype(profile["dtype"], copy=False), 1)
+            else:
+                h, w = array.shape
+                for r in range(0, h, rows_per_write):
+                    rows = np.asarray(array[r:r + rows_per_write]).astype(profile["dtype"], copy=False)
+                    dst.write(rows, 1, window=Window(0, r, w, rows.shape[0]))
             if colormap is not None:
                 dst.write_colormap(1, colormap)
             dst.update_tags(**tags)
@@ -47,7 +60,8 @@ def _write_atomic(path: Path, profile: dict, array: np.ndarray, colormap: dict |
 
 
 def write_class_tif(path: str | Path, classes: np.ndarray, crs: str, transform: Sequence[float],
-                    class_names: Sequence[str], palette: Sequence[Sequence[int]], description: str) -> Path:
+                    class_names: Sequence[str], palette: Sequence[Sequence[int]], description: str,
+                    rows_per_write: int | None = None) -> Path:
     """A class-id map (H, W) 1..K, 0 = nodata/unclassified, as uint8 (K < 256) or uint16.
 
     The palette (or the PNG maps' default colours) becomes the band's colour table (0 transparent black), and the class names are stored as
@@ -60,11 +74,11 @@ def write_class_tif(path: str | Path, classes: np.ndarray, crs: str, transform: 
         colours[i + 1] = (int(r), int(g), int(b), 255)
     tags = {"class_names": json.dumps(list(class_names)), **{f"class_{i + 1}": n for i, n in enumerate(class_names)}}
     profile = _profile(classes.shape[:2], dtype, crs, transform, 0)
-    return _write_atomic(Path(path), profile, np.asarray(classes).astype(dtype), colours, tags, description)
+    return _write_atomic(Path(path), profile, classes, colours, tags, description, rows_per_write)
 
 
 def write_float_tif(path: str | Path, values: np.ndarray, crs: str, transform: Sequence[float],
-                    description: str, nodata: float | None = None) -> Path:
+                    description: str, nodata: float | None = None, rows_per_write: int | None = None) -> Path:
     """A float32 raster (H, W), e.g. the per-pixel confidence."""
     profile = _profile(values.shape[:2], "float32", crs, transform, nodata)
-    return _write_atomic(Path(path), profile, np.asarray(values, dtype=np.float32), None, {}, description)
+    return _write_atomic(Path(path), profile, values, None, {}, description, rows_per_write)
