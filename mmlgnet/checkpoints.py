@@ -22,7 +22,7 @@ EXEMPT_OPTIONS = frozenset({"lr", "weight_decay", "scheduler", "text_cache_dir"}
 
 # Values the CLI links from the datamodule (never given by the user): compared with the data when the
 # checkpoint's weights are loaded (MMLGNetModule.on_load_checkpoint), where the data is known.
-DATA_LINKED = ("num_classes", "class_names", "hsi_channels", "lidar_channels", "scene_name")
+DATA_LINKED = ("num_classes", "class_names", "hsi_channels", "lidar_channels", "scene_name", "class_descriptions")
 DATA_CHECKED = ("num_classes", "class_names", "hsi_channels", "lidar_channels")
 
 _FIX = ("Point --ckpt_path at a checkpoint written by a finished `python -m mmlgnet fit` (e.g. "

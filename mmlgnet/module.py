@@ -24,6 +24,7 @@ from mmlgnet.models import LinearHead, MMLGNet, Modality, TextHead
 from mmlgnet.open_vocab import OpenVocabulary
 from mmlgnet.text import coop
 from mmlgnet.text.embeddings import DEFAULT_TEMPLATES, class_text_embeddings
+from mmlgnet.text.prompts import prompts_for
 from mmlgnet.text.renamed import REMOVED, reject_removed_options
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,8 @@ log = logging.getLogger(__name__)
 class MMLGNetModule(L.LightningModule):
     """Trains MMLGNet to align fused HSI+LiDAR pixel embeddings with frozen CLIP class-prompt embeddings.
 
-    Args (the data-decided ones, num_classes/class_names/hsi_channels/lidar_channels/scene_name, are linked
-    from the datamodule by the CLI and never written in configs):
+    Args (the data-decided ones, num_classes/class_names/hsi_channels/lidar_channels/scene_name and
+    class_descriptions, are linked from the datamodule by the CLI and never written in configs):
         modalities: `[hsi, lidar]`, `[hsi]` or `[lidar]` (single-modality ablations).
         hsi_encoder / lidar_encoder, hsi_widths / lidar_widths, fusion, fusion_dim, dropout: the network.
         head: `text` (align with CLIP prompt embeddings) or `linear` (visual-only cross-entropy baseline).
@@ -43,6 +44,10 @@ class MMLGNetModule(L.LightningModule):
             id) and its weights (open_clip tag, checkpoint path, `hf-hub:` id, preset name, or None = untrained).
         clip_model / clip_pretrained: REMOVED (renamed text_model / text_pretrained); giving them is a ConfigError.
         prompt_templates: templates filled with each class name; None = mmlgnet.text.embeddings.DEFAULT_TEMPLATES.
+        prompts: `templates`, `descriptions` (per-class sentences) or `both` (mmlgnet.text.prompts).
+        descriptions: a YAML file (class -> sentences) or a shipped set (trento, muufl, houston2013, synthetic);
+            None = the card's class_descriptions (linked from the data as class_descriptions), else the set
+            shipped for the scene.
         prompt_learning: `none` (frozen template embeddings) or `coop` (learned context vectors run through the
             frozen open_clip text tower while fitting; mmlgnet.text.coop). prompt_context: N context vectors;
             prompt_context_class_specific: one context per class instead of one shared.
@@ -61,6 +66,7 @@ class MMLGNetModule(L.LightningModule):
         hsi_channels: int = 63,
         lidar_channels: int = 1,
         scene_name: str = "",
+        class_descriptions: dict[str, list[str]] | None = None,
         unseen_classes: list[str] | None = None,
         predict_class_names: list[str] | None = None,
         modalities: Sequence[Modality] = ("hsi", "lidar"),
@@ -77,6 +83,8 @@ class MMLGNetModule(L.LightningModule):
         text_model: str = "ViT-B-32",
         text_pretrained: str | None = "openai",
         prompt_templates: Sequence[str] | None = None,
+        prompts: Literal["templates", "descriptions", "both"] = "templates",
+        descriptions: str | None = None,
         prompt_learning: Literal["none", "coop"] = "none",
         prompt_context: int = 16,
         prompt_context_class_specific: bool = False,
@@ -112,7 +120,8 @@ class MMLGNetModule(L.LightningModule):
         if head == "text":
             templates = tuple(prompt_templates) if prompt_templates else DEFAULT_TEMPLATES
             text = self.coop.placeholder() if self.coop is not None else class_text_embeddings(  # (K, D)
-                names, templates, text_model, text_pretrained, text_cache_dir, encoder=text_encoder)
+                names, templates, text_model, text_pretrained, text_cache_dir, encoder=text_encoder,
+                prompts=prompts_for(names, prompts, templates, descriptions, class_descriptions, scene_name))
             embed_dim = int(text.shape[1])
             self.head: torch.nn.Module = TextHead(text, logit_scale_init, logit_scale_max)
             self.criterion: torch.nn.Module | None = InfoNCELoss(loss)

@@ -174,6 +174,11 @@ class HSILidarDataModule(L.LightningDataModule):
         return list(self.scene.class_names)
 
     @property
+    def class_descriptions(self) -> dict[str, list[str]]:
+        """The scene card's class descriptions (class -> sentences; {} when none), for the text prompts."""
+        return {k: list(v) for k, v in self.scene.class_descriptions.items()}
+
+    @property
     def unseen_class_names(self) -> list[str]:
         """--data.unseen_classes as class names, checked against the scene's classes (SplitError)."""
         return [self.class_names[i] for i in resolve_unseen(self.unseen_classes, self.class_names)]

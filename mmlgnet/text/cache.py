@@ -36,9 +36,14 @@ def default_cache_dir() -> Path:
 
 
 def pretrained_identity(pretrained: str | None, seed: int) -> object:
-    """What of `pretrained` decides the weights: a tag, a file's path+size+mtime, or the init seed."""
+    """What of `pretrained` decides the weights: a tag, a preset, a file's path+size+mtime, or the init seed."""
     if pretrained is None:
         return {"untrained_seed": seed}
+    from mmlgnet.text import presets
+
+    preset = presets.identity(pretrained)
+    if preset is not None:
+        return preset
     if os.path.isfile(pretrained):
         st = os.stat(pretrained)
         return {"file": str(Path(pretrained).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
