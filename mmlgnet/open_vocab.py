@@ -178,8 +178,9 @@ def _check_predict_names(names: Sequence[str] | None, head: str, prompt_learning
 
 
 def on_load_checkpoint(module: Any, checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """MMLGNetModule.on_load_checkpoint (before the weights load): adopt the checkpoint's held-out classes, swap
-    in the predict list's class embeddings, and return the checkpoint's hyperparameters to check the data against."""
+    """MMLGNetModule.on_load_checkpoint (before the weights and the datamodule state load): adopt the checkpoint's
+    held-out classes, swap in the predict list's class embeddings (and drop the class list from the datamodule
+    state, whose check would refuse the scene), and return the hyperparameters to check the data against."""
     saved = checkpoint.get("hyper_parameters") or {}
     trainer = getattr(module, "_trainer", None)
     fitting = trainer is not None and trainer.state.fn == "fit"  # TrainerFn.FITTING (a str enum)
@@ -187,6 +188,9 @@ def on_load_checkpoint(module: Any, checkpoint: dict[str, Any]) -> dict[str, Any
     ov: OpenVocabulary = module.open_vocab.adopt_checkpoint(saved, fitting, ckpt)
     module.open_vocab = ov
     ov.replace_head_state(checkpoint, module.head)
+    for key, value in checkpoint.items():  # the datamodule's state (transfer.data_state), restored after the model
+        if isinstance(value, dict) and "stats" in value and "class_names" in value:
+            checkpoint[key] = ov.data_state(value)
     return ov.data_to_check(saved)
 
 

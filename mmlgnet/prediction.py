@@ -13,7 +13,7 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from mmlgnet import maps
+from mmlgnet import maps, open_vocab
 from mmlgnet.atomic import save_npy, write_json
 from mmlgnet.data.normalization import nodata_mask
 from mmlgnet.errors import ConfigError
@@ -117,13 +117,16 @@ class PredictionMapWriter(BasePredictionWriter):
         void = _nodata_pixels(scene, dm.fill_value)  # (H, W) bool
         pred[void], conf[void] = 0, 0.0
         names, palette, tag = list(scene.class_names), scene.palette, f"{scene.name} ({dm.split_protocol})"
-        test = split.test[pred.reshape(-1)[split.test] > 0]
+        # the maps' classes: the model's with --model.predict_class_names (then not scored against the labels)
+        pnames, ppalette, scored = open_vocab.map_classes(trainer.lightning_module, names, palette)
+        test = split.test[pred.reshape(-1)[split.test] > 0] if scored else split.test[:0]
         confusion = maps.confusion_from_maps(pred, scene.labels, test, k)
-        scores = scores_from_confusion(torch.as_tensor(confusion))
+        scores = scores_from_confusion(torch.as_tensor(confusion)) if scored else {
+            s: torch.tensor(float("nan")) for s in ("OA", "AA", "kappa")}  # null in maps.json
         files = {
             "prediction.npy": save_npy(out / "prediction.npy", pred),
             "confidence.npy": save_npy(out / "confidence.npy", conf),
-            "prediction.png": maps.save_class_map(out / "prediction.png", pred, names, palette,
+            "prediction.png": maps.save_class_map(out / "prediction.png", pred, pnames, ppalette,
                                                   f"Prediction, every pixel: {tag}"),
             "ground_truth.png": maps.save_class_map(out / "ground_truth.png", scene.labels, names, palette,
                                                     f"Ground truth (black: unlabelled): {scene.name}"),
@@ -133,14 +136,14 @@ class PredictionMapWriter(BasePredictionWriter):
                                                         f"Confusion (test pixels, row-normalised): {tag}"),
         }
         if scene.crs is not None and scene.transform is not None:
-            files.update(_write_geotiffs(out, scene, pred, conf, test))
+            files.update(_write_geotiffs(out, scene, pred, conf, test, pnames, ppalette))
         write_json(out / "maps.json", {
-            "scene": scene.name, "split": dm.split_protocol, "shape": [h, w], "class_names": names,
+            "scene": scene.name, "split": dm.split_protocol, "shape": [h, w], "class_names": pnames,
             "test_pixels": int(len(test)), "OA": float(scores["OA"]), "AA": float(scores["AA"]),
             "kappa": float(scores["kappa"]), "confusion_matrix": confusion.tolist(),
             "nodata_pixels": int(void.sum()), "crs": scene.crs,
             "transform": list(scene.transform) if scene.transform is not None else None,
-            "predicted_class_counts": np.bincount(pred.reshape(-1), minlength=k + 1)[1:].tolist(),
+            "predicted_class_counts": np.bincount(pred.reshape(-1), minlength=len(pnames) + 1)[1:].tolist(),
             "checkpoint": str(trainer.ckpt_path) if trainer.ckpt_path else None,
             "trained": _trained_state(trainer),
             "allow_untrained": bool(getattr(trainer.lightning_module, "allow_untrained", False)),
@@ -162,7 +165,8 @@ def _nodata_pixels(scene: Any, nodata: float | None) -> np.ndarray:
     return void
 
 
-def _write_geotiffs(out: Path, scene: Any, pred: np.ndarray, conf: np.ndarray, test: np.ndarray) -> dict[str, Path]:
+def _write_geotiffs(out: Path, scene: Any, pred: np.ndarray, conf: np.ndarray, test: np.ndarray,
+                    pred_names: list[str], pred_palette: Any) -> dict[str, Path]:
     """prediction/confidence/ground_truth/error_map .tif on the scene's CRS and geotransform."""
     from mmlgnet.data import georef  # rasterio only when a georeferenced scene is mapped
 
@@ -171,7 +175,7 @@ def _write_geotiffs(out: Path, scene: Any, pred: np.ndarray, conf: np.ndarray, t
     flat = errors.reshape(-1)
     flat[test] = np.where(pred.reshape(-1)[test] == scene.labels.reshape(-1)[test], 1, 2)
     return {
-        "prediction.tif": georef.write_class_tif(out / "prediction.tif", pred, crs, tf, names, palette,
+        "prediction.tif": georef.write_class_tif(out / "prediction.tif", pred, crs, tf, pred_names, pred_palette,
                                                  "predicted class (0 = nodata/unclassified)"),
         "confidence.tif": georef.write_float_tif(out / "confidence.tif", conf, crs, tf, "softmax maximum"),
         "ground_truth.tif": georef.write_class_tif(out / "ground_truth.tif", scene.labels, crs, tf, names, palette,

@@ -87,3 +87,44 @@ def test_bad_unseen_options_exit_2(tmp_path, capsys, args, words):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert all(w in err for w in words), err
+
+
+def _predict(held_out: dict[str, Any], card: Path, out: Path, *extra: str) -> dict[str, Any]:
+    main(["predict", *BASE, "--data.scene", str(card), "--ckpt_path", str(held_out["ckpt"]),
+          "--trainer.logger.init_args.save_dir", str(out / "runs"), "--predict_writer.output_dir", str(out), *extra])
+    return {"pred": np.load(out / "prediction.npy"), **json.loads((out / "maps.json").read_text())}
+
+
+def test_predict_with_another_class_list(held_out, tmp_path, capsys):
+    """The class embeddings are recomputed for the given list: the trained list reversed reverses the class ids
+    of the default map pixel for pixel; another scene's class list is refused unless the list is given."""
+    import rasterio
+
+    names = list(held_out["scene"].class_names)
+    default = _predict(held_out, held_out["card"], tmp_path / "default")
+    flipped = _predict(held_out, held_out["card"], tmp_path / "flipped",
+                       "--model.predict_class_names", json.dumps(names[::-1]))
+    valid = default["pred"] > 0
+    assert flipped["class_names"] == names[::-1] and default["class_names"] == names
+    assert np.array_equal(flipped["pred"][valid], len(names) + 1 - default["pred"][valid])
+    assert flipped["OA"] is None and flipped["test_pixels"] == 0  # ids of another list: not scored on the labels
+    # another scene whose labels use other class names: refused by default, mapped with an explicit list
+    other, _, _ = write_card_scene(tmp_path / "b", extra={"class_names": ["x", "y", "z"]})
+    with pytest.raises(SystemExit) as e:
+        run(["predict", *BASE, "--data.scene", str(other), "--ckpt_path", str(held_out["ckpt"]),
+             "--trainer.logger.init_args.save_dir", str(tmp_path / "runs")])
+    assert e.value.code == 2 and "class" in capsys.readouterr().err
+    new = ["meadow", "roof", "road", "water"]
+    mapped = _predict(held_out, other, tmp_path / "new", "--model.predict_class_names", json.dumps(new))
+    assert mapped["class_names"] == new and mapped["pred"].max() <= len(new) and (mapped["pred"] > 0).any()
+    with rasterio.open(tmp_path / "new" / "prediction.tif") as src:
+        assert json.loads(src.tags()["class_names"]) == new
+    ckpt = torch.load(held_out["ckpt"], map_location="cpu", weights_only=True)
+    assert "predict_class_names" not in ckpt["hyper_parameters"]  # a predict-time option, never saved
+
+
+def test_predict_class_names_outside_predict_exit_2(held_out, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        run(["test", *BASE, "--data.scene", str(held_out["card"]), "--ckpt_path", str(held_out["ckpt"]),
+             "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), "--model.predict_class_names", "[a, b]"])
+    assert e.value.code == 2 and "--model.predict_class_names applies to predict only" in capsys.readouterr().err
