@@ -48,6 +48,10 @@ def test_context_of_real_words_equals_encode_text(clip):
         ref = F.normalize(clip.encode_text(open_clip.get_tokenizer(TINY)(
             [f"a photo of a {n.lower()}." for n in NAMES])), dim=-1)  # (K, D)
         torch.testing.assert_close(prompts(), ref, atol=1e-5, rtol=0)
+        assert prompts.encoder.tokens.shape == (3, 1 + 4 + 3 + 1)  # cropped after the longest prompt's EOT
+        full = coop.CoopEncoder(clip, TINY, NAMES, 4, crop=False)  # the whole 77-token sequence: the same
+        assert full.tokens.shape == (3, 77)
+        torch.testing.assert_close(full(prompts.context), ref, atol=1e-5, rtol=0)
         # class-specific: each class its own four words
         words = ["a photo of a", "an aerial view of", "a map showing some"]
         specific = coop.CoopPrompts(NAMES, TINY, None, n_ctx=4, class_specific=True)
@@ -64,7 +68,7 @@ def test_shapes_and_what_is_saved():
     shared = coop.CoopPrompts(NAMES, TINY, None, n_ctx=5)
     specific = coop.CoopPrompts(NAMES, TINY, None, n_ctx=5, class_specific=True)
     assert shared.context.shape == (5, width) and specific.context.shape == (3, 5, width)
-    assert 0.01 < float(shared.context.std()) < 0.03  # N(0, 0.02²)
+    assert 0.01 < float(shared.context.detach().std()) < 0.03  # N(0, 0.02²)
     for p in (shared, specific):
         p.attach()
         assert p().shape == (3, 64) and torch.allclose(p().norm(dim=-1), torch.ones(3))

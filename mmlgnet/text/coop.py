@@ -92,8 +92,10 @@ class FrozenTextTower(nn.Module):
 
     def forward(self, x: Tensor, tokens: Tensor) -> Tensor:
         """x (K, L, W) token embeddings, tokens (K, L) ids -> (K, D) text features (not normalised)."""
-        x = x.to(self.cast_dtype()) + self.positional_embedding.to(self.cast_dtype())  # (K, L, W)
-        x = self.transformer(x, attn_mask=self.attn_mask)  # (K, L, W)
+        length = x.shape[1]  # L, or fewer when the prompts were cropped after their end-of-text token
+        mask = None if self.attn_mask is None else self.attn_mask[:length, :length]
+        x = x.to(self.cast_dtype()) + self.positional_embedding[:length].to(self.cast_dtype())  # (K, L, W)
+        x = self.transformer(x, attn_mask=mask)  # (K, L, W)
         x = self.ln_final(x)
         x = text_global_pool(x, tokens, self.pool_type, eos_token_id=self.eos_id)  # (K, W)
         if self.text_projection is not None:
@@ -105,9 +107,12 @@ class CoopEncoder(nn.Module):
     """The frozen tower plus the fixed parts of the K prompts "SOS X_1..X_N <name>. EOT pad...".
 
     prefix (K, 1, W) and suffix (K, L-1-N, W) are the frozen token embeddings around the N context slots.
+    `crop` (exact, default) ends the sequences at the last end-of-text token instead of the context length.
     """
 
-    def __init__(self, clip: nn.Module, model_name: str, class_names: Sequence[str], n_ctx: int) -> None:
+    def __init__(
+        self, clip: nn.Module, model_name: str, class_names: Sequence[str], n_ctx: int, crop: bool = True
+    ) -> None:
         super().__init__()
         self.tower = FrozenTextTower(clip)
         tokenizer = open_clip.get_tokenizer(model_name)
@@ -120,6 +125,10 @@ class CoopEncoder(nn.Module):
                                   f"{len(encode(prompt)) + 2} tokens, more than the text model's context length "
                                   f"{length}; use fewer context vectors or a shorter class name.")
         tokens = tokenizer([self.prompt_text(n, n_ctx) for n in class_names])  # (K, L)
+        if crop and self.tower.attn_mask is not None and self.tower.pool_type == "argmax":
+            # Causal attention: no position attends to a later one, so the padding after the last end-of-text
+            # token cannot change the pooled features: dropping it is exact and saves most of the tower's cost.
+            tokens = tokens[:, : int(tokens.argmax(dim=-1).max()) + 1]  # (K, L') with L' <= L
         with torch.no_grad():
             emb = self.tower.token_embedding(tokens)  # (K, L, W)
         self.n_ctx = n_ctx
