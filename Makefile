@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SEEDS  ?=
 QUICK  ?= 0
 
-.PHONY: install test demo reproduce-tables readme-table benchmark lint clean
+.PHONY: install test demo reproduce-tables readme-table benchmark benchmark-reproduce slurm-localhost lint clean
 
 install: $(STAMP)
 
@@ -25,9 +25,15 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m mmlgnet fit --config configs/demo.yaml
 
 # The result tables (python -m mmlgnet.reproduce --help). QUICK=1: synthetic scene, tiny model, 2 seeds, < 1 min
-# on 2 CPU cores. SEEDS=N overrides the seed count (default 5; 2 in quick mode), ARGS='...' passes more options.
+# on 2 CPU cores. SEEDS=N overrides the seed count (default 5; 2 in quick mode), JOBS=N runs N at once (one GPU
+# each), ARGS='...' passes more options (e.g. ARGS='--launcher slurm --slurm-partition gpu --no-wait').
 reproduce-tables: $(STAMP)
-	$(PY) -m mmlgnet.reproduce $(if $(filter 1,$(QUICK)),--quick,) $(if $(SEEDS),--seeds $(SEEDS),) $(ARGS)
+	$(PY) -m mmlgnet.reproduce $(if $(filter 1,$(QUICK)),--quick,) $(if $(SEEDS),--seeds $(SEEDS),) \
+		$(if $(JOBS),--jobs $(JOBS),) $(ARGS)
+
+# A single-node SLURM cluster on localhost (root: apt-get, munge, slurmctld, slurmd), idempotent.
+slurm-localhost:
+	bash scripts/slurm_localhost.sh
 
 # Regenerate the README's quick-mode table from a real quick run (tests/test_readme_table.py checks the block).
 readme-table: $(STAMP)
@@ -36,6 +42,10 @@ readme-table: $(STAMP)
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/throughput.py
+
+# Wall time of the quick reproduction with --jobs 1, --jobs 2 and through SLURM (benchmarks/RESULTS.md).
+benchmark-reproduce: $(STAMP)
+	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(PY) benchmarks/reproduce_parallel.py
 
 # ruff (style, imports, bugbear) and mypy (types; configuration and the few third-party gaps in pyproject.toml).
 lint: $(STAMP)

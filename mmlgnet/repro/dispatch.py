@@ -32,7 +32,7 @@ class Dispatch:
         self.tags = {run.key: f"[reproduce {i}/{len(runs)}] {run.key}" for i, run in enumerate(runs, 1)}
 
     # -- the two steps ------------------------------------------------------------------------------------------
-    def prepare(self, run: Run, launcher: str, **more: object) -> Path | None:
+    def prepare(self, run: Run, launcher: str, verb: str = "running", **more: object) -> Path | None:
         """The run folder of a new attempt (recorded `running`), or None when the run is reused or still queued."""
         tag = self.tags[run.key]
         state, reason = self.registry.state(run)
@@ -44,7 +44,7 @@ class Dispatch:
             return None
         why = "--force" if state == "done" else reason
         note = self.registry.clear(run, state)
-        say(f"{tag}: running (fingerprint {run.fingerprint.short})" + (f"; {why}: {note}" if note else ""))
+        say(f"{tag}: {verb} (fingerprint {run.fingerprint.short})" + (f"; {why}: {note}" if note else ""))
         return self.registry.start(run, launcher, **more)
 
     def record(self, run: Run, ok: bool, error: str, wall_s: float, launcher: str, **more: object) -> None:
@@ -116,7 +116,7 @@ class Dispatch:
         from mmlgnet.repro import slurm
 
         assert isinstance(options, slurm.SlurmOptions)
-        todo = [(run, d) for run in self.runs if (d := self.prepare(run, "slurm")) is not None]
+        todo = [(run, d) for run in self.runs if (d := self.prepare(run, "slurm", "submitting")) is not None]
         try:
             job_ids = slurm.submit(options, [(run.cli_args, d) for run, d in todo])
         except Exception as e:

@@ -105,7 +105,7 @@ class Subprocess:
             with deferred_signals() as received:  # a Ctrl-C inside Popen would lose the child's handle
                 proc = subprocess.Popen([sys.executable, "-m", "mmlgnet", *cli_args], stdout=out,
                                         stderr=subprocess.STDOUT, start_new_session=True, env=env,
-                                        preexec_fn=functools.partial(_child_setup, tuple(cpus)))
+                                        preexec_fn=functools.partial(child_setup, tuple(cpus)))
         if received:
             stop(proc, self.grace_s)
             raise KeyboardInterrupt(f"signal {signal.Signals(received[0]).name}")
@@ -181,7 +181,7 @@ def deferred_signals() -> Iterator[list[int]]:
             signal.signal(s, handler)
 
 
-def _child_setup(cpus: tuple[int, ...] = ()) -> None:
+def child_setup(cpus: tuple[int, ...] = ()) -> None:
     """In the child, before exec: SIGTERM when the parent dies (Linux prctl), and the CPU share of its job slot."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):

@@ -28,6 +28,7 @@ from typing import Any
 import submitit
 
 from mmlgnet.errors import ConfigError
+from mmlgnet.repro.executors import Subprocess, child_setup
 
 #: squeue states of a job that may still write into its run folder
 ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD",
@@ -74,10 +75,15 @@ def parse_extra(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
+#: a child stopped by a signal (negative: killed; 128+n: Lightning's or Python's exit on SIGTERM/SIGINT)
+SIGNALLED = {-15, -12, -10, -9, -2, 143, 140, 138, 137, 130}
+PREEMPT_GRACE_S = 60.0
+
+
 class RunJob(submitit.helpers.Checkpointable):
     """One run as a SLURM job; requeued on preemption or time-out, then resumed from the run's last.ckpt.
 
-    The child sees SLURM_JOB_NAME=interactive, Lightning's documented switch that makes it start its own
+    The child dies with this process (PR_SET_PDEATHSIG) and sees SLURM_JOB_NAME=interactive, Lightning's documented switch that makes it start its own
     processes for `--trainer.devices N` (one SLURM task per run) instead of expecting N srun tasks.
     """
 
@@ -99,10 +105,10 @@ class RunJob(submitit.helpers.Checkpointable):
             out.write(f"[slurm job {job}] {'resuming from ' + str(last) if resume else 'start'}\n".encode())
             out.flush()
             rc = subprocess.call([sys.executable, "-m", "mmlgnet", *args], stdout=out, stderr=subprocess.STDOUT,
-                                 env=env)
+                                 env=env, preexec_fn=child_setup)
+        if rc in SIGNALLED:  # preemption: SLURM's SIGTERM reached the child first; submitit's USR2 handler
+            time.sleep(PREEMPT_GRACE_S)  # requeues the job and exits from this sleep; if none comes, it failed
         if rc != 0:
-            from mmlgnet.repro.executors import Subprocess
-
             raise RuntimeError(Subprocess.outcome(rc, run)[1])
         return {"job_wall_s": round(time.time() - t0, 2), "resumed_from": str(last) if resume else None,
                 "restarts": int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)}
