@@ -51,16 +51,19 @@ class Preset:
     archs: tuple[str, ...]  # open_clip architectures the authors publish
     hub_repo: str | None  # Hugging Face repo id, None: no hub copy (local file only)
     filename: str  # file name in the repo, "{arch}" replaced by the architecture
-    quick_gelu: tuple[str, ...]  # architectures loaded into the QuickGELU (OpenAI) variant
+    quick_gelu: tuple[str, ...]  # architectures loaded into the QuickGELU (OpenAI) variant; "*": all
     strict: bool  # load_state_dict strictness (the authors' recipe)
     source: str  # where a user gets the file by hand
+
+    def uses_quick_gelu(self, arch: str) -> bool:
+        return "*" in self.quick_gelu or arch in self.quick_gelu
 
 
 PRESETS: dict[str, Preset] = {
     "remoteclip": Preset("remoteclip", ("ViT-B-32", "ViT-L-14", "RN50"), "chendelong/RemoteCLIP",
                          "RemoteCLIP-{arch}.pt", (), True, "https://huggingface.co/chendelong/RemoteCLIP"),
     "georsclip": Preset("georsclip", ("ViT-B-32", "ViT-H-14"), "Zilun/GeoRSCLIP", "ckpt/RS5M_{arch}.pt",
-                        ("ViT-B-32", "ViT-H-14"), False, "https://huggingface.co/Zilun/GeoRSCLIP"),
+                        ("*",), False, "https://huggingface.co/Zilun/GeoRSCLIP"),
     "skyclip": Preset("skyclip", ("ViT-B-32", "ViT-L-14"), None, "epoch_20.pt", ("ViT-L-14",), True,
                       "https://opendatasharing.s3.us-west-2.amazonaws.com/SkyScript/ckpt/"
                       "SkyCLIP_ViT_B32_top50pct.zip (ViT-B-32) or SkyCLIP_ViT_L14_top30pct.zip (ViT-L-14)"),
@@ -180,7 +183,7 @@ def load(preset: Preset, path: str | None, arch: str, device: str = "cpu") -> to
         log.warning("%s preset: %r is not one of the published architectures %s; loading %s into it anyway",
                     preset.name, arch, list(preset.archs), file)
     sd = read_state_dict(file)
-    model = untrained_model(arch, device, quick_gelu=arch in preset.quick_gelu)
+    model = untrained_model(arch, device, quick_gelu=preset.uses_quick_gelu(arch))
     try:
         result = model.load_state_dict(sd, strict=preset.strict)
     except RuntimeError as e:  # strict mismatch, or a shape mismatch in either mode
@@ -191,7 +194,7 @@ def load(preset: Preset, path: str | None, arch: str, device: str = "cpu") -> to
     missing, unexpected = list(result.missing_keys), list(result.unexpected_keys)
     if missing or unexpected:
         log.warning("%s preset: non-strict load of %s into %s%s: %d missing key(s) %s, %d unexpected key(s) %s",
-                    preset.name, file, arch, " (QuickGELU)" if arch in preset.quick_gelu else "", len(missing),
+                    preset.name, file, arch, " (QuickGELU)" if preset.uses_quick_gelu(arch) else "", len(missing),
                     missing[:10], len(unexpected), unexpected[:10])
     text_missing = [k for k in missing if not k.startswith("visual.")]
     if text_missing:
