@@ -117,8 +117,7 @@ class OpenVocabulary:
         unseen classes reports seen/unseen scores even when --data.unseen_classes is not repeated (the test
         pixels are the same either way). Giving other held-out classes than the checkpoint's is an error,
         and so is any difference when resuming a fit (the training data would change midway)."""
-        if "unseen_classes" not in saved:
-            return self  # written before held-out classes existed: trained on every class of its data
+        # a checkpoint written before held-out classes existed (no key) was trained on every class of its data
         trained = [str(n) for n in saved.get("unseen_classes") or []]
         given = [self.class_names[i] for i in self.unseen]
         if sorted(trained) == sorted(given):

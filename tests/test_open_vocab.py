@@ -99,3 +99,23 @@ def test_predict_class_names_checks():
         OpenVocabulary(["a", "b"], None, "text", [])
     with pytest.raises(ConfigError, match="predict only"):
         OpenVocabulary(["a", "b"], None, "text", ["x", "y", "z"]).training_logits(torch.zeros(1, 3), torch.zeros(1))
+
+
+@pytest.mark.parametrize("saved,given,fitting,result", [
+    ({"unseen_classes": ["c"]}, None, False, ["c"]),  # test/predict adopt the checkpoint's held-out classes
+    ({"unseen_classes": ["c"]}, ["c"], True, ["c"]),
+    ({"unseen_classes": ["c"]}, None, True, "error"),  # resuming a fit with other training data
+    ({"unseen_classes": ["c"]}, ["b"], False, "error"),
+    ({"unseen_classes": []}, ["c"], False, "error"),  # the model trained on 'c': it is not unseen
+    ({}, ["c"], False, "error"),  # an older checkpoint (no key) trained on every class
+    ({}, None, False, []),
+])
+def test_checkpoint_unseen_classes(saved, given, fitting, result):
+    from mmlgnet.errors import CheckpointError
+
+    ov = OpenVocabulary(["a", "b", "c"], given, "text")
+    if result == "error":
+        with pytest.raises(CheckpointError, match="--data.unseen_classes"):
+            ov.adopt_checkpoint(saved, fitting, "x.ckpt")
+    else:
+        assert ov.adopt_checkpoint(saved, fitting, "x.ckpt").test_record(torch.eye(3)).get("unseen_classes", []) == result
