@@ -84,7 +84,7 @@ def test_streaming_equals_in_memory_pixel_for_pixel(fitted: tuple[Path, Path, Pa
     pred, conf = np.load(out / "prediction.npy"), np.load(out / "confidence.npy")
     assert pred.dtype == want_pred.dtype and conf.dtype == want_conf.dtype
     np.testing.assert_array_equal(pred, want_pred)  # classes, borders and nodata pixels (0) included
-    np.testing.assert_allclose(conf, want_conf, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(conf, want_conf)
     assert (pred == 0).sum() == 5  # the scene's 5 nodata pixels
     with rasterio.open(out / "prediction.tif") as ds:
         assert ds.crs.to_string() == CRS and ds.transform == TRANSFORM and ds.shape == (24, 32)
@@ -181,3 +181,19 @@ def test_changed_options_restart_cleanly(fitted: tuple[Path, Path, Path], tmp_pa
     _predict(card, ckpt, out, "--data.stream", "always", "--data.stream_tile", "10")
     assert json.loads((out / "maps.json").read_text())["streamed"]["tiles_resumed"] == 0
     np.testing.assert_array_equal(np.load(out / "prediction.npy"), np.load(memory / "prediction.npy"))
+
+
+def test_tiles_are_sharded_across_ranks_once_each() -> None:
+    from mmlgnet.data.streaming import TileBatches
+
+    grid = TileGrid(24, 32, 7)  # 4 x 5 = 20 tiles, ragged
+    todo = [t for t in range(20) if t not in {3, 4, 11}]  # 3 tiles already written (resume)
+    shards = [[tuple(b.tolist()) for b in TileBatches(grid, todo, chunk=20, num_replicas=2, rank=r)] for r in (0, 1)]
+    tiles = [{t for t, _, _ in s} for s in shards]
+    assert not tiles[0] & tiles[1] and tiles[0] | tiles[1] == set(todo)
+    for shard in shards:  # each tile's chunks cover its pixels exactly once
+        for t in {t for t, _, _ in shard}:
+            spans = [(a, b) for u, a, b in shard if u == t]
+            assert spans[0][0] == 0 and spans[-1][1] == grid[t].pixels
+            assert all(b == c for (_, b), (c, _) in zip(spans, spans[1:], strict=False))
+    assert len(TileBatches(grid, todo, chunk=20, num_replicas=2, rank=1)) == len(shards[1])
