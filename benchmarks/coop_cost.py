@@ -33,7 +33,7 @@ import torch
 from mmlgnet.atomic import write_bytes
 from mmlgnet.data.scenes import SPECS
 from mmlgnet.module import MMLGNetModule
-from mmlgnet.text import coop, embeddings
+from mmlgnet.text import coop, openclip_encoder
 
 VARIANTS = ("template", "coop", "coop, full length")
 
@@ -60,7 +60,7 @@ def build(model: str, variant: str, context: int, cache: str) -> MMLGNetModule:
                            prompt_learning="none" if variant == "template" else "coop", prompt_context=context)
     if variant == "coop, full length":
         assert module.coop is not None
-        clip = embeddings._create_model(model, None, "cpu", Path(cache))
+        clip = openclip_encoder.create_model(model, None, "cpu", Path(cache))
         module.coop.__dict__["_encoder"] = coop.CoopEncoder(clip, model, names, context, crop=False)
     elif module.coop is not None:
         module.coop.attach("cpu")

@@ -116,7 +116,8 @@ class MMLGNetModule(L.LightningModule):
         self.coop: coop.CoopPrompts | None = None  # learned prompts (CoOp); None: frozen template embeddings
         if head == "text" and prompt_learning == "coop":
             self.coop = coop.CoopPrompts(names, text_model, text_pretrained, prompt_context,
-                                         prompt_context_class_specific, text_encoder)
+                                         prompt_context_class_specific, text_encoder, unseen_classes, prompts,
+                                         prompt_templates)
         if head == "text":
             templates = tuple(prompt_templates) if prompt_templates else DEFAULT_TEMPLATES
             text = self.coop.placeholder() if self.coop is not None else class_text_embeddings(  # (K, D)

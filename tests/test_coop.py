@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from mmlgnet.cli import main
 from mmlgnet.errors import CheckpointError, ConfigError
 from mmlgnet.module import MMLGNetModule
-from mmlgnet.text import coop, embeddings
+from mmlgnet.text import coop, openclip_encoder
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = ["Apple trees", "Buildings", "Ground"]
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:text_pretrained=None")
 @pytest.fixture(scope="module")
 def clip() -> torch.nn.Module:
     """The full tiny open_clip model the CoOp tower is cut from (same seed: same weights)."""
-    return embeddings._create_model(TINY, None, "cpu", Path("unused")).eval()
+    return openclip_encoder.create_model(TINY, None, "cpu", Path("unused")).eval()
 
 
 def _word_embeddings(clip: torch.nn.Module, words: str) -> torch.Tensor:
@@ -102,7 +102,10 @@ def test_options_that_cannot_work_are_config_errors():
     kwargs = dict(num_classes=3, class_names=NAMES, text_model=TINY, text_pretrained=None, prompt_learning="coop")
     for bad, match in [({"text_encoder": "sentence_transformers"}, "text_encoder 'sentence_transformers' is not "
                         "supported"), ({"head": "linear"}, "head text"), ({"prompt_context": 0}, "prompt_context"),
-                       ({"text_model": "hf-hub:org/model"}, "not a registered"), ({"prompt_learning": "cocoop"}, "one of")]:
+                       ({"text_model": "hf-hub:org/model"}, "not a registered"), ({"prompt_learning": "cocoop"}, "one of"),
+                       ({"prompts": "descriptions"}, "would be ignored"), ({"prompt_templates": ["a {}."]}, "ignored"),
+                       ({"prompt_context_class_specific": True, "unseen_classes": ["Ground"]}, "never receives"),
+                       ({"text_pretrained": "remoteclip"}, "preset publishes")]:
         with pytest.raises(ConfigError, match=match):
             MMLGNetModule(**{**kwargs, **bad})
     long_name = coop.CoopPrompts(["a " * 60 + "tree"], TINY, None, n_ctx=16)

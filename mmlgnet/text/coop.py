@@ -32,7 +32,7 @@ from open_clip.transformer import text_global_pool
 from torch import Tensor, nn
 
 from mmlgnet.errors import CheckpointError, ConfigError
-from mmlgnet.text import embeddings
+from mmlgnet.text import embeddings, openclip_encoder, presets
 
 PROMPT_LEARNING = ("none", "coop")
 CONTEXT_INIT_STD = 0.02  # CoOp's random initialisation of the context vectors
@@ -166,9 +166,23 @@ class CoopPrompts(nn.Module):
         n_ctx: int = 16,
         class_specific: bool = False,
         encoder: str = "open_clip",
+        unseen_classes: Sequence[str] | None = None,
+        prompts: str = "templates",
+        prompt_templates: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         width, self.embed_dim, length = text_widths(model_name, encoder)
+        if prompts != "templates" or prompt_templates:
+            raise ConfigError(f"--model.prompt_learning coop learns the words around each class name: "
+                              f"--model.prompts {prompts!r} / --model.prompt_templates {prompt_templates!r} would "
+                              "be ignored. Drop them (prompts: templates, prompt_templates: null) or use "
+                              "--model.prompt_learning none.")
+        if class_specific and unseen_classes:
+            raise ConfigError(f"--model.prompt_context_class_specific true with --data.unseen_classes "
+                              f"{list(unseen_classes)}: a held-out class's own context never receives a gradient, so "
+                              "its embedding would come from the random initialisation. Use the shared context "
+                              "(--model.prompt_context_class_specific false) for open-vocabulary runs.")
+        presets.check(pretrained, model_name)  # fail now, not at fit start, on a preset of another architecture
         if not 1 <= n_ctx <= length - 3:
             raise ConfigError(f"--model.prompt_context: expected 1..{length - 3} context vectors for {model_name!r} "
                               f"(context length {length}), got {n_ctx}")
@@ -194,7 +208,7 @@ class CoopPrompts(nn.Module):
                               f"{self.model_name} text tower; results are NOT language-guided.", UserWarning,
                               stacklevel=2)
             cache_file = embeddings.cache_path(self.model_name, self.pretrained, [self.class_names])
-            clip = embeddings._create_model(self.model_name, self.pretrained, "cpu", cache_file)
+            clip = openclip_encoder.create_model(self.model_name, self.pretrained, "cpu", cache_file)
             self.__dict__["_encoder"] = CoopEncoder(clip, self.model_name, self.class_names, self.n_ctx)
             del clip
             gc.collect()
