@@ -22,6 +22,7 @@ from mmlgnet.errors import UserError
 from mmlgnet.repro.dispatch import Dispatch
 from mmlgnet.repro.executors import EXECUTORS, Subprocess, sigterm_as_interrupt
 from mmlgnet.repro.fingerprint import versions
+from mmlgnet.repro.groups import DEFAULT_GROUPS, GROUPS, QUICK_GROUPS, WEIGHTS, parse_weights, variant
 from mmlgnet.repro.lock import ResultsLock
 from mmlgnet.repro.plan import (
     MUUFL_PROTOCOLS,
@@ -31,6 +32,7 @@ from mmlgnet.repro.plan import (
     Plan,
     RunOptions,
     make_plan,
+    plan_layout,
     plan_settings,
     protocol_slug,
 )
@@ -71,6 +73,21 @@ def _protocol(text: str) -> str:
     return text
 
 
+def _variant(text: str) -> str:
+    try:
+        variant(text)
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+    return text
+
+
+def _weights(text: str) -> tuple[str, str]:
+    try:
+        return next(iter(parse_weights([text]).items()))
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+
+
 def _seconds(text: str) -> float:
     value = float(text)
     if not value >= 0:
@@ -92,7 +109,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="small synthetic scene, tiny model and CLIP config, few epochs, 2 seeds: minutes on 2 CPU cores")
     p.add_argument("--scenes", nargs="+", default=list(SCENES), choices=[*SCENES, "synthetic"],
                    help="scenes of the full mode (ignored with --quick)")
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--groups", nargs="+", default=None, choices=list(GROUPS),
+                   help="variant groups, one table each: main (paper ablations), text (text encoders), prompts, "
+                   f"openvocab (each class held out in turn). Default: {' '.join(DEFAULT_GROUPS)}; with --quick "
+                   f"{' '.join(QUICK_GROUPS)}")
+    p.add_argument("--variants", nargs="+", type=_variant, default=None,
+                   help=f"only these variants of the groups ({', '.join(VARIANTS)}, unseen-<k>); default: all")
+    p.add_argument("--text-weights", nargs="+", type=_weights, default=[], metavar="NAME=PATH",
+                   help=f"CLIP weights for the text group ({', '.join(WEIGHTS)}): a file, or `hub` to download; "
+                   "a variant whose weights are not given is listed as absent, with the reason")
     p.add_argument("--seeds", type=_positive_int, default=None, help="seeds 0..N-1 (default 5; 2 with --quick)")
     p.add_argument("--epochs", type=_epochs, default=None, help="override trainer.max_epochs of the configs")
     p.add_argument("--muufl-protocols", nargs="+", type=_protocol, default=list(MUUFL_PROTOCOLS),
@@ -136,6 +161,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("extra", nargs="*", help="extra CLI overrides after `--`, e.g. -- --trainer.precision bf16-mixed")
     ns = p.parse_args(argv)
     ns.seeds = ns.seeds if ns.seeds is not None else (2 if ns.quick else 5)
+    ns.groups = ns.groups or list(QUICK_GROUPS if ns.quick else DEFAULT_GROUPS)
     ns.launcher = ns.launcher if ns.launcher != "auto" else (
         "inprocess" if ns.quick and ns.jobs == 1 else "subprocess")
     if ns.launcher == "inprocess" and ns.jobs > 1:
@@ -217,9 +243,9 @@ def reproduce(args: argparse.Namespace, command: str) -> int:
 def plan_of(args: argparse.Namespace) -> Plan:
     """The runs (with fingerprints) and skipped settings that `args` ask for."""
     opts = RunOptions(args.results, args.data_root, args.epochs, tuple(args.extra), args.wandb, args.wandb_project,
-                      args.quick)
+                      args.quick, tuple(args.text_weights))
     settings = plan_settings(args.scenes, args.muufl_protocols, args.quick, args.configs)
-    return make_plan(settings, args.variants, args.seeds, args.maps, opts, DataCheck())
+    return make_plan(settings, args.variants, args.seeds, args.maps, opts, DataCheck(), groups=args.groups)
 
 
 def show(plan: Plan, registry: Registry, force: bool) -> None:
@@ -249,7 +275,7 @@ def tables_header(args: argparse.Namespace, plan: Plan, command: str,
         header.append("QUICK MODE: synthetic scene, tiny model, untrained tiny CLIP text tower, few epochs: "
                       "a check that the pipeline runs, not a result.")
     meta = {"command": command, "wall_s": round(wall, 1), "compute_s": round(compute, 1), "n_runs": n_runs,
-            "machine": _machine(), "quick": bool(args.quick), "versions": versions()}
+            "machine": _machine(), "quick": bool(args.quick), "versions": versions(), **plan_layout(plan)}
     return header, plan.skipped, plan.fingerprints(), meta
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 from scipy import ndimage
@@ -170,9 +170,9 @@ SYNTHETIC_OPTIONS: tuple[str, ...] = (
 )
 
 
-def synthetic_options(options: dict[str, float] | None) -> dict[str, float | int]:
+def synthetic_options(options: dict[str, float] | None) -> dict[str, Any]:
     """Checked keyword arguments of make_synthetic_scene from `--data.synthetic_options` (ConfigError otherwise)."""
-    out: dict[str, float | int] = {}
+    out: dict[str, Any] = {}
     for key, value in (options or {}).items():
         if key not in SYNTHETIC_OPTIONS:
             raise ConfigError(f"--data.synthetic_options: unknown key {key!r}; expected some of "

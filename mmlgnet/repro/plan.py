@@ -1,4 +1,9 @@
-"""The plan: settings (scene × split protocol) × variants × seeds -> runs, each with its command and fingerprint."""
+"""The plan: settings (scene × split protocol) × variant groups × seeds -> runs, each with its command and fingerprint.
+
+Variants of one setting whose resolved configs are identical (same fingerprint: e.g. `prompts-templates` and
+`mmlgnet`, which already uses templates) run once: the later one is an alias of the first (`Plan.aliases`),
+and its table row shows the first one's runs.
+"""
 
 from __future__ import annotations
 
@@ -8,26 +13,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mmlgnet.repro.fingerprint import SENTINEL_SEED, Fingerprint, Fingerprinter
+from mmlgnet.repro.groups import (
+    DEFAULT_GROUPS,
+    GROUPS,
+    VARIANTS,
+    Variant,
+    group_variants,
+    variant,
+    with_weights,
+)
 
 MUUFL_PROTOCOLS = ("per_class:20", "per_class:40", "per_class:60", "fraction:0.05")
 SCENES = ("trento", "muufl", "houston2013")
 
 
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    overrides: tuple[str, ...]  # CLI overrides on top of the scene's config
-    needs_hsi: bool
-
-
-VARIANTS: dict[str, Variant] = {
-    "mmlgnet": Variant("mmlgnet", (), True),  # symmetric InfoNCE, HSI + LiDAR (the configs' default)
-    "v2t": Variant("v2t", ("--model.loss", "v2t"), True),
-    "t2v": Variant("t2v", ("--model.loss", "t2v"), True),
-    "hsi_only": Variant("hsi_only", ("--model.modalities", "[hsi]"), True),
-    "lidar_only": Variant("lidar_only", ("--model.modalities", "[lidar]"), False),
-    "linear": Variant("linear", ("--model.head", "linear"), True),  # visual only, no text
-}
+__all__ = ["DEFAULT_GROUPS", "GROUPS", "MUUFL_PROTOCOLS", "SCENES", "VARIANTS", "Plan", "Run", "RunOptions", "Setting",
+           "Variant", "make_plan", "plan_settings", "run_args"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class RunOptions:
     wandb: bool = False
     wandb_project: str = "mmlgnet"
     quick: bool = False
+    weights: tuple[tuple[str, str], ...] = ()  # --text-weights: (name, PATH or "hub")
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,9 @@ class Run:
 class Plan:
     runs: list[Run] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "<slug>[ / <variant>]: skipped (<reason>)"
+    absent: dict[tuple[str, str], str] = field(default_factory=dict)  # (slug, variant) -> why it has no runs
+    aliases: dict[tuple[str, str], str] = field(default_factory=dict)  # (slug, variant) -> variant run instead
+    groups: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # group -> slug -> its variants
 
     def fingerprints(self) -> dict[tuple[str, str], str]:
         """(setting slug, variant) -> short fingerprint: what the tables show for this plan."""
@@ -138,30 +143,70 @@ def run_args(setting: Setting, variant: Variant, seed: int, opts: RunOptions, ma
 Availability = Callable[[str, Path], tuple[bool, bool, str]]
 
 
-def make_plan(settings: Sequence[Setting], variants: Sequence[str], seeds: int, maps: str, opts: RunOptions,
-              available: Availability, fingerprinter: Fingerprinter | None = None) -> Plan:
-    """Every runnable (setting, variant) × seeds 0..seeds-1; the rest in `skipped` with the reason.
+def make_plan(settings: Sequence[Setting], variants: Sequence[str] | None, seeds: int, maps: str, opts: RunOptions,
+              available: Availability, fingerprinter: Fingerprinter | None = None,
+              groups: Sequence[str] = DEFAULT_GROUPS) -> Plan:
+    """Every runnable (setting, variant of `groups`) × seeds 0..seeds-1; the rest in `skipped` with the reason.
 
-    One config resolution per (setting, variant), with the seeds at SENTINEL_SEED: the fingerprint is then
-    the same for every seed by construction, and parse errors in the overrides surface here, before any run.
+    `variants` (None: all) keeps only those variants of the groups. One config resolution per (setting,
+    variant), with the seeds at SENTINEL_SEED: the fingerprint is then the same for every seed by construction,
+    and parse errors in the overrides (e.g. an option this mmlgnet does not have) surface here, before any run,
+    as a ConfigError naming the variant. A variant whose fingerprint equals an earlier one's is an alias.
     """
     fingerprinter = fingerprinter or Fingerprinter()
+    weights = dict(opts.weights)
+    wanted = None if variants is None else set(variants)
     plan = Plan()
     for s in settings:
         ok, has_hsi, reason = available(s.scene, opts.data_root)
         if not ok:
             plan.skipped.append(f"{s.slug}: every variant skipped ({reason})")
             continue
-        for v in (VARIANTS[n] for n in variants):
-            if v.needs_hsi and not has_hsi:
-                plan.skipped.append(f"{s.slug} / {v.name}: skipped ({reason})")
-                continue
-            fp = fingerprinter(run_args(s, v, SENTINEL_SEED, opts, maps=False), f"{s.slug} / {v.name}")
-            for k in range(seeds):
-                with_maps = maps == "all" or (maps == "first" and k == 0)
-                plan.runs.append(Run(s, v, k, with_maps, tuple(run_args(s, v, k, opts, with_maps)),
-                                     overrides(v, opts), fp))
+        seen: dict[str, str] = {}  # full fingerprint -> the variant that runs it
+        for group in groups:
+            names = [n for n in group_variants(group, _num_classes(s, opts, fingerprinter, group, wanted))
+                     if wanted is None or n in wanted]
+            plan.groups.setdefault(group, {})[s.slug] = names
+            for name in names:
+                if (s.slug, name) in plan.absent or any(r.setting == s and r.variant.name == name for r in plan.runs) \
+                        or (s.slug, name) in plan.aliases:
+                    continue  # in an earlier group already
+                v = with_weights(variant(name), weights, opts.quick)
+                why = v if isinstance(v, str) else (reason if v.needs_hsi and not has_hsi else "")
+                if isinstance(v, str) or why:
+                    plan.absent[s.slug, name] = str(why)
+                    plan.skipped.append(f"{s.slug} / {name}: skipped ({why})")
+                    continue
+                fp = fingerprinter(run_args(s, v, SENTINEL_SEED, opts, maps=False), f"{s.slug} / {v.name}")
+                if fp.full in seen:
+                    plan.aliases[s.slug, name] = seen[fp.full]
+                    continue
+                seen[fp.full] = name
+                for k in range(seeds):
+                    with_maps = maps == "all" or (maps == "first" and k == 0)
+                    plan.runs.append(Run(s, v, k, with_maps, tuple(run_args(s, v, k, opts, with_maps)),
+                                         overrides(v, opts), fp))
     return plan
+
+
+def plan_layout(plan: Plan) -> dict[str, object]:
+    """What the group tables need from the plan (saved in tables.json's meta): groups, aliases, absent rows."""
+    return {"groups": plan.groups,
+            "aliases": {f"{slug}/{v}": other for (slug, v), other in plan.aliases.items()},
+            "absent": {f"{slug}/{v}": why for (slug, v), why in plan.absent.items()}}
+
+
+def _num_classes(s: Setting, opts: RunOptions, fingerprinter: Fingerprinter, group: str,
+                 wanted: set[str] | None) -> int:
+    """The setting's class count (the open-vocabulary group holds each class out in turn); 0 when not needed."""
+    if group != "openvocab" or (wanted is not None and not any(n.startswith("unseen-") for n in wanted)):
+        return 0
+    if s.scene != "synthetic":
+        from mmlgnet.data.scenes import SPECS
+
+        return len(SPECS[s.scene].class_names)
+    cfg = fingerprinter(run_args(s, VARIANTS["mmlgnet"], SENTINEL_SEED, opts, maps=False), s.slug).payload["config"]
+    return int(cfg["data"]["synthetic_classes"])
 
 
 class DataCheck:

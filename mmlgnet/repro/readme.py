@@ -16,6 +16,7 @@ from typing import Any
 from mmlgnet.atomic import write_bytes, write_json
 from mmlgnet.errors import UserError
 from mmlgnet.repro.checks import read_strict_json
+from mmlgnet.repro.group_tables import in_group_tables, markdown
 
 QUICK_START = "<!-- quick-table:start -->"
 QUICK_END = "<!-- quick-table:end -->"
@@ -44,6 +45,8 @@ def _cell(stat: list[float | None]) -> str:
 def render_block(snapshot: dict[str, Any], source: str = SNAPSHOT) -> str:
     """The README block (markers included) for a tables.json of a quick-mode run."""
     meta, rows = snapshot.get("meta") or {}, snapshot.get("rows") or []
+    hidden = in_group_tables(meta)  # text / prompts / open-vocabulary variants: their own tables below
+    rows = [r for r in rows if r["variant"] not in hidden]
     if not rows:
         raise UserError(f"{source} has no table rows: run the quick mode first ({REGENERATE}).")
     versions = meta.get("versions") or {}
@@ -61,6 +64,8 @@ def render_block(snapshot: dict[str, Any], source: str = SNAPSHOT) -> str:
         "",
         f"({describe_split(rows[0]['scene'], rows[0]['split'])}, {rows[0]['train_pixels']:,} / "
         f"{rows[0]['test_pixels']:,} train / test pixels; each row's overrides and the full numbers: `{source}`)",
+        *(["", *(line.replace("## ", "**", 1) + "**" if line.startswith("## ") else line
+                 for line in markdown(snapshot.get("groups") or []))][:-1] if snapshot.get("groups") else []),
         QUICK_END,
     ]
     return "\n".join(lines)
