@@ -180,3 +180,9 @@ def test_fit_trains_the_context_and_the_checkpoint_needs_no_tower(tmp_path, monk
     rec = json.loads((out / "test_metrics.json").read_text())
     assert rec["confusion_matrix"] == fit_rec["confusion_matrix"] and rec["OA"] == fit_rec["OA"]
     assert json.loads((out / "maps" / "maps.json").read_text())["OA"] > 0
+
+    # resuming the fit continues from the checkpoint's context (restored before the tower is attached)
+    main(["fit", *BASE, "--trainer.logger.init_args.save_dir", str(tmp_path / "resumed"), "--trainer.max_epochs", "2",
+          "--ckpt_path", str(ckpt)])
+    assert len(seen) == 2 and torch.equal(seen[1][1], stored["coop.context"])
+    assert not torch.equal(seen[1][1], context0)
