@@ -153,6 +153,17 @@ def test_fingerprint_of_a_real_scene_hashes_its_files_once(tmp_path):
     assert Fingerprinter().of_config(moved) == Fingerprinter().of_config(cfg)  # the path itself is not identity
 
 
+def test_fingerprint_hashes_a_local_weights_file_also_behind_a_preset_name(tmp_path):
+    ckpt = _write(tmp_path / "RemoteCLIP-ViT-B-32.pt", "weights v1")
+    fp = {v: Fingerprinter().of_config({"data": {"scene": "synthetic"}, "model": {"text_pretrained": v}})
+          for v in (f"remoteclip:{ckpt}", str(ckpt), "remoteclip", None)}
+    assert fp[f"remoteclip:{ckpt}"].payload["weights"]["model.text_pretrained"]["size"] == 10
+    assert fp[str(ckpt)].payload["weights"] and not fp["remoteclip"].payload["weights"] and not fp[None].payload["weights"]
+    _write(ckpt, "weights v2")  # same size, other bytes
+    again = Fingerprinter().of_config({"data": {"scene": "synthetic"}, "model": {"text_pretrained": f"remoteclip:{ckpt}"}})
+    assert again != fp[f"remoteclip:{ckpt}"]
+
+
 def test_normalise_drops_only_the_documented_keys():
     cfg = {"seed_everything": SENTINEL_SEED, "trainer": {"logger": [1], "max_epochs": 2},
            "data": {"root": "x", "split_seed": 4}, "predict_writer": {}, "model": {"text_cache_dir": "c", "lr": 1}}

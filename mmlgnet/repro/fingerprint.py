@@ -108,8 +108,7 @@ class Fingerprinter:
         payload = {
             "config": normalise(cfg),
             "data": self.data_identity(cfg),
-            "weights": {k: self.file_identity(Path(v)) for k in PRETRAINED_KEYS
-                        if isinstance(v := _get(cfg, k), str) and Path(v).is_file()},
+            "weights": {k: self.file_identity(f) for k in PRETRAINED_KEYS if (f := weights_file(_get(cfg, k)))},
             "versions": versions(),
         }
         full = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -171,6 +170,16 @@ def versions() -> dict[str, str]:
     import torch
 
     return {"mmlgnet": mmlgnet.__version__, "torch": str(torch.__version__), "lightning": lightning.__version__}
+
+
+def weights_file(value: Any) -> Path | None:
+    """The local weights file a `text_pretrained` value names: a path, or a preset's `name:/path` (else None)."""
+    if not isinstance(value, str):
+        return None
+    for candidate in (value, value.partition(":")[2]):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
 
 
 def _get(cfg: Any, dotted: str) -> Any:
