@@ -253,6 +253,7 @@ def show(plan: Plan, registry: Registry, force: bool) -> None:
     for i, run in enumerate(plan.runs, 1):
         state, reason = registry.state(run)
         action = f"reuse (done{'; ' + reason if reason else ''})" if state == "done" and not force else \
+            f"collect it or leave it alone ({reason})" if state == "submitted" else \
             f"run{f' ({reason})' if reason else ''}"
         print(f"[reproduce {i}/{len(plan.runs)}] {run.key}: fingerprint {run.fingerprint.short}, would {action}: "
               f"python -m mmlgnet {shlex.join(run.cli_args)}")
