@@ -14,11 +14,13 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader
 
 from mmlgnet.atomic import save_npz, write_json
+from mmlgnet.data import labelled
 from mmlgnet.data.band_checks import check_bands
 from mmlgnet.data.cards import is_card, load_card
 from mmlgnet.data.data_options import check_data_options
-from mmlgnet.data.normalization import NormStats, norm_stats
-from mmlgnet.data.patches import Normalization, PatchGatherer, check_patch_size, normalize_bands, pad_scene
+from mmlgnet.data.lazy_scene import LazyScene
+from mmlgnet.data.normalization import NormStats, band_stats, norm_stats
+from mmlgnet.data.patches import Normalization, PatchGatherer, check_patch_size, normalized_padded
 from mmlgnet.data.sampling import PatchDataset, PixelBatchSampler, PixelIndexDataset
 from mmlgnet.data.scenes import SPECS, Scene, load_scene
 from mmlgnet.data.splits import Split, make_split
@@ -74,6 +76,12 @@ class HSILidarDataModule(L.LightningDataModule):
         modalities: which inputs to serve (linked from `model.modalities` by the CLI).
         pipeline: `device` (vectorised gather on the device) or `per_sample` (reference DataLoader path).
         num_workers: DataLoader workers of the `per_sample` path (the `device` path needs none).
+        scene_in_memory: how fit/validate/test hold a scene card (mmlgnet.data.labelled): `true` loads the whole
+            scene (normalised and padded: ~2x its float32 bytes), `false` reads the rasters by windows and keeps
+            only the labelled pixels' P×P patches (statistics in one windowed pass; same patches bit for bit),
+            `auto` (default) loads it when 2x its bytes fit `memory_budget_mb` (default a quarter of the RAM),
+            else reads by windows. The path taken and why are logged. predict maps every pixel: a scene that does
+            not fit is mapped by tiles (`stream`); `false` with `stream never` is refused for predict.
         stream: `predict` by tiles read by window (mmlgnet.data.streaming; scene cards only): `auto` when the
             scene would not fit `memory_budget_mb` in memory, `always`, or `never`. fit/test load the scene.
         memory_budget_mb: memory the prediction may use (default: a quarter of the RAM); sets the tile size.
@@ -108,6 +116,7 @@ class HSILidarDataModule(L.LightningDataModule):
         modalities: Sequence[Modality] = ("hsi", "lidar"),
         pipeline: Literal["device", "per_sample"] = "device",
         num_workers: int = 0,
+        scene_in_memory: bool | Literal["auto"] = "auto",
         stream: Literal["auto", "always", "never"] = "auto",
         memory_budget_mb: float | None = None,
         stream_tile: int | None = None,
@@ -131,6 +140,8 @@ class HSILidarDataModule(L.LightningDataModule):
         self.lidar_channels, self.normalization, self.nodata = lidar_channels, normalization, nodata
         self.modalities = tuple(modalities)
         self.pipeline, self.num_workers = pipeline, num_workers
+        self.scene_in_memory = labelled.check_option(scene_in_memory, scene)
+        self._windowed: LazyScene | None = None  # MEM: the card's rasters by window (labelled patches only)
         self.stream, self.memory_budget_mb, self.stream_tile = stream, memory_budget_mb, stream_tile
         self._stream: StreamPlan | None = None  # STREAM: streaming tiled predict, when planned (first .scene)
         self._stream_planned = False
@@ -155,6 +166,9 @@ class HSILidarDataModule(L.LightningDataModule):
         if self._scene is None:
             if self.scene_name == "synthetic":
                 self._scene = make_synthetic_scene(**self.synthetic, lidar_bands=self.lidar_channels or 1)
+            elif is_card(self.scene_name) and self._windowed_reason() is not None:
+                self._windowed, self._scene = labelled.open_labelled_card(
+                    self.scene_name, self.lidar_channels, require_hsi="hsi" in self.modalities)
             elif is_card(self.scene_name):
                 self._scene = load_card(self.scene_name, lidar_channels=self.lidar_channels,
                                         require_hsi="hsi" in self.modalities)
@@ -233,13 +247,27 @@ class HSILidarDataModule(L.LightningDataModule):
         s = self.scene
         check_patch_size(self.patch_size, s.height, s.width)
         self.split  # noqa: B018 -- drawn (and checked: empty classes, val_fraction) before any model step
-        if not self._padded:
+        if self._windowed is not None and stage == "predict":
+            raise ConfigError(
+                f"predict maps every pixel of {self.scene_name}, but the scene is read by windows for its labelled "
+                f"pixels only (--data.scene_in_memory {str(self.scene_in_memory).lower()}): map it by tiles with "
+                f"--data.stream always (or auto), or load it with --data.scene_in_memory true.")
+        if not self._gatherers:
             self._serve(check=True)
         trainer = self._trainer_or_none()
         if trainer is not None and stage in ("fit", None):
             log_dir = trainer.log_dir  # on every rank: under DDP log_dir is a broadcast (a collective)
             if trainer.is_global_zero:
                 self._report_split(log_dir)
+
+    def _windowed_reason(self) -> str | None:
+        """Why this card is read by windows (labelled patches only), logged; None: loaded in memory."""
+        why = labelled.windowed_reason(self.scene_in_memory, self.scene_name, self.modalities, self.lidar_channels,
+                                       self.memory_budget_mb)
+        if why is not None:
+            rank_zero_info(f"Scene {self.scene_name}: memory-bounded training data ({why}): statistics in one "
+                           f"windowed pass, the labelled pixels' patches gathered by windows.")
+        return why
 
     def _cubes(self) -> dict[str, np.ndarray]:
         s = self.scene
@@ -255,18 +283,29 @@ class HSILidarDataModule(L.LightningDataModule):
 
     def _serve(self, check: bool) -> None:
         """Normalise (own statistics, or the training scene's after load_state_dict), pad and serve each modality."""
+        if self._windowed is not None:  # MEM: labelled patches gathered by windows (mmlgnet.data.labelled)
+            sp = self.split
+            index = np.unique(np.concatenate([sp.train, sp.val, sp.test]).astype(np.int64))
+            self._gatherers, self.norm_stats = labelled.serve_labelled(  # type: ignore[assignment]
+                self._windowed, self.scene, self.modalities, index, self.patch_size, self.fill_value,
+                self.normalization, self._training.stats if self._training is not None else None, check)
+            return
         cubes = self._cubes()
         if self._training is not None:
             self._training.check(self.scene_name, self.normalization, self.class_names,
                                  {k: int(v.shape[2]) for k, v in cubes.items()})
         for name, cube in cubes.items():
-            if check:
-                check_bands(self.scene, name, cube, self.fill_value)
-            stats = self._training.stats[name] if self._training is not None else norm_stats(
-                cube, self.normalization, self.fill_value)
+            # Memory (issue 8): one statistics pass shared by the checks and the normalisation, then the
+            # normalised scene is written straight into its padded buffer: peak = raw cube + padded cube.
+            band = check_bands(self.scene, name, cube, self.fill_value) if check else None
+            if self._training is not None:
+                stats = self._training.stats[name]
+            else:
+                if band is None or cube.dtype != np.float32:
+                    band = band_stats(np.asarray(cube, dtype=np.float32), self.fill_value)
+                stats = norm_stats(cube, self.normalization, self.fill_value, band=band)
             self.norm_stats[name] = stats
-            normalized = normalize_bands(cube, self.normalization, self.fill_value, stats=stats)  # (H, W, C)
-            self._padded[name] = pad_scene(normalized, self.patch_size)
+            self._padded[name] = normalized_padded(cube, stats, self.fill_value, self.patch_size)  # (Hp, Wp, C)
             self._gatherers[name] = PatchGatherer(self._padded[name], self.scene.width, self.patch_size)
 
     # ---- checkpointed state: the training scene's statistics and classes ----
@@ -285,11 +324,11 @@ class HSILidarDataModule(L.LightningDataModule):
         if not state_dict:
             return
         training = self._training = TrainingData(state_dict)
-        if not self._padded:
+        if not self._gatherers:
             return  # setup() will use it
-        bands = {k: int(v.shape[2]) for k, v in self._padded.items()}  # padded: (H + 2r, W + 2r, C)
+        bands = {k: int(g.channels) for k, g in self._gatherers.items()}
         training.check(self.scene_name, self.normalization, self.class_names, bands)
-        if not all(self.norm_stats[k].same_as(training.stats[k]) for k in self._padded):
+        if not all(self.norm_stats[k].same_as(training.stats[k]) for k in self._gatherers):
             self._padded, self._gatherers = {}, {}
             self._serve(check=False)
 
@@ -322,6 +361,10 @@ class HSILidarDataModule(L.LightningDataModule):
         trainer = self._trainer_or_none()
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         target = self._targets(index)
+        if self.pipeline == "per_sample" and self._windowed is not None:
+            raise ConfigError("--data.pipeline per_sample cuts patches from the scene in memory; this scene is read "
+                              "by windows (labelled patches only): use --data.pipeline device or "
+                              "--data.scene_in_memory true.")
         if self.pipeline == "per_sample":
             padded = {k: v.numpy() for k, v in self._padded.items()}
             ds = PatchDataset(padded, self.scene.width, self.patch_size, index, target)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mmlgnet.data.normalization import Normalization, normalize_bands
+from mmlgnet.data.normalization import Normalization, NormStats, normalize_bands, normalize_into
 from mmlgnet.errors import ConfigError
 
-__all__ = ["Normalization", "PatchGatherer", "check_patch_size", "normalize_bands", "pad_scene"]
+__all__ = ["Normalization", "PatchGatherer", "check_patch_size", "normalize_bands", "normalized_padded", "pad_scene",
+           "reflect_borders"]
 
 
 def _is_int(value: object) -> bool:
@@ -31,10 +32,48 @@ def check_patch_size(patch_size: int, height: int | None = None, width: int | No
 
 
 def pad_scene(cube: np.ndarray, patch_size: int) -> torch.Tensor:
-    """(H, W, C) -> channel-last padded (H + 2r, W + 2r, C) float32 tensor, r = P // 2, reflect mode."""
+    """(H, W, C) -> channel-last padded (H + 2r, W + 2r, C) float32 tensor, r = P // 2, reflect mode.
+
+    Equal to np.pad(mode="reflect"), written into one preallocated buffer (np.pad plus a float32 cast could
+    hold two padded copies at once).
+    """
+    x = np.asarray(cube)
     r = patch_size // 2
-    padded = np.pad(cube, ((r, r), (r, r), (0, 0)), mode="reflect")
-    return torch.from_numpy(np.ascontiguousarray(padded, dtype=np.float32))
+    h, w, c = x.shape
+    padded = np.empty((h + 2 * r, w + 2 * r, c), dtype=np.float32)  # (H + 2r, W + 2r, C)
+    padded[r:r + h, r:r + w] = x
+    reflect_borders(padded, r)
+    return torch.from_numpy(padded)
+
+
+def normalized_padded(cube: np.ndarray, stats: NormStats, nodata: float | None, patch_size: int) -> torch.Tensor:
+    """The normalised (normalize_into), reflect-padded scene as ONE new (H + 2r, W + 2r, C) float32 tensor.
+
+    Bit-identical to pad_scene(normalize_bands(cube, stats=stats)), without the normalised intermediate: the
+    peak is the raw cube plus this buffer (issue 8: ~2x the scene's bytes, not 4x).
+    """
+    r = patch_size // 2
+    h, w, c = cube.shape
+    padded = np.empty((h + 2 * r, w + 2 * r, c), dtype=np.float32)  # (H + 2r, W + 2r, C)
+    normalize_into(cube, stats, nodata, padded[r:r + h, r:r + w])
+    reflect_borders(padded, r)
+    return torch.from_numpy(padded)
+
+
+def reflect_borders(padded: np.ndarray, r: int) -> None:
+    """Fill the r-pixel border of a (H + 2r, W + 2r, C) array, in place, by reflecting its interior.
+
+    numpy's "reflect" (the edge not repeated: row -k is row k), rows first, then columns over every row
+    (corners are reflections of reflections), exactly as np.pad does it; needs r < H and r < W.
+    """
+    hp, wp = padded.shape[:2]
+    h, w = hp - 2 * r, wp - 2 * r
+    for k in range(1, r + 1):
+        padded[r - k, r:r + w] = padded[r + k, r:r + w]
+        padded[r + h - 1 + k, r:r + w] = padded[r + h - 1 - k, r:r + w]
+    for k in range(1, r + 1):
+        padded[:, r - k] = padded[:, r + k]
+        padded[:, r + w - 1 + k] = padded[:, r + w - 1 - k]
 
 
 class PatchGatherer:
