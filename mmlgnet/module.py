@@ -50,7 +50,8 @@ class MMLGNetModule(L.LightningModule):
             shipped for the scene.
         prompt_learning: `none` (frozen template embeddings) or `coop` (learned context vectors run through the
             frozen open_clip text tower while fitting; mmlgnet.text.coop). prompt_context: N context vectors;
-            prompt_context_class_specific: one context per class instead of one shared.
+            prompt_context_class_specific: one context per class instead of one shared; prompt_context_init: words
+            to start the context from (as many tokens as N), None = N(0, 0.02²).
         unseen_classes: classes held out of training (linked from --data.unseen_classes): training and validation
             logits range over the seen classes' embeddings only, test/predict over all K (mmlgnet.open_vocab).
         predict_class_names: predict only: map with this class list (renamed/merged/added classes, embedded by
@@ -88,6 +89,7 @@ class MMLGNetModule(L.LightningModule):
         prompt_learning: Literal["none", "coop"] = "none",
         prompt_context: int = 16,
         prompt_context_class_specific: bool = False,
+        prompt_context_init: str | None = None,
         text_cache_dir: str | None = None,
         logit_scale_init: float = 1 / 0.07,
         logit_scale_max: float = 100.0,
@@ -117,7 +119,7 @@ class MMLGNetModule(L.LightningModule):
         if head == "text" and prompt_learning == "coop":
             self.coop = coop.CoopPrompts(names, text_model, text_pretrained, prompt_context,
                                          prompt_context_class_specific, text_encoder, unseen_classes, prompts,
-                                         prompt_templates)
+                                         prompt_templates, prompt_context_init)
         if head == "text":
             templates = tuple(prompt_templates) if prompt_templates else DEFAULT_TEMPLATES
             text = self.coop.placeholder() if self.coop is not None else class_text_embeddings(  # (K, D)

@@ -63,6 +63,24 @@ def test_context_of_real_words_equals_encode_text(clip):
         assert not torch.allclose(specific(), prompts(), atol=1e-3)  # the per-class contexts do count
 
 
+def test_context_initialised_from_words(clip):
+    """prompt_context_init: the first prompts are exactly '<words> <class name>.'; a loaded context is kept."""
+    ref = F.normalize(clip.encode_text(open_clip.get_tokenizer(TINY)([f"a photo of a {n.lower()}." for n in NAMES])),
+                      dim=-1).detach()
+    for specific in (False, True):
+        prompts = coop.CoopPrompts(NAMES, TINY, None, n_ctx=4, class_specific=specific, context_init="a photo of a")
+        prompts.attach()
+        with torch.no_grad():
+            torch.testing.assert_close(prompts(), ref, atol=1e-5, rtol=0)
+    loaded = coop.CoopPrompts(NAMES, TINY, None, n_ctx=4, context_init="a photo of a")
+    saved = torch.randn_like(loaded.context)
+    loaded.load_state_dict({"context": saved})  # e.g. a resumed fit: restored before the tower is attached
+    loaded.attach()
+    assert torch.equal(loaded.context.detach(), saved)
+    with pytest.raises(ConfigError, match="is 4 tokens .* --model.prompt_context is 8"):
+        coop.CoopPrompts(NAMES, TINY, None, n_ctx=8, context_init="a photo of a")
+
+
 def test_shapes_and_what_is_saved():
     width = open_clip.get_model_config(TINY)["text_cfg"]["width"]
     shared = coop.CoopPrompts(NAMES, TINY, None, n_ctx=5)

@@ -13,7 +13,11 @@ Lifecycle (why the tower never reaches a checkpoint):
     writes the class embeddings of the current context into the TextHead buffer before every validation,
     checkpoint save and at the end of training, and frees the tower when the fit ends. The tower is kept
     outside the module's registered children: it is never in a state_dict, an optimizer or DDP.
-Initialisation: the context is drawn from N(0, 0.02²) (CoOp's random initialisation) under the global seed.
+Initialisation: by default the context is drawn from N(0, 0.02²) (CoOp's random initialisation) under the
+global seed; `context_init` words (e.g. "a remote sensing image of a", as many tokens as context vectors) start
+it at those words' token embeddings instead (CoOp's "a photo of a" initialisation), so that the first
+prompts are exactly "<words> <class name>.". That needs the tower, so it happens when the tower is attached
+at the first fit start, never after the context was loaded from a checkpoint (a resumed fit keeps it).
 """
 
 from __future__ import annotations
@@ -169,9 +173,17 @@ class CoopPrompts(nn.Module):
         unseen_classes: Sequence[str] | None = None,
         prompts: str = "templates",
         prompt_templates: Sequence[str] | None = None,
+        context_init: str | None = None,
     ) -> None:
         super().__init__()
         width, self.embed_dim, length = text_widths(model_name, encoder)
+        self.context_init = context_init.strip() if context_init else None
+        if self.context_init:
+            count = _token_count(model_name, self.context_init)
+            if count != n_ctx:
+                raise ConfigError(f"--model.prompt_context_init {context_init!r} is {count} tokens for {model_name!r} "
+                                  f"but --model.prompt_context is {n_ctx}: give as many context vectors as tokens "
+                                  f"(--model.prompt_context {count}) or other words.")
         if prompts != "templates" or prompt_templates:
             raise ConfigError(f"--model.prompt_learning coop learns the words around each class name: "
                               f"--model.prompts {prompts!r} / --model.prompt_templates {prompt_templates!r} would "
@@ -180,7 +192,7 @@ class CoopPrompts(nn.Module):
         if class_specific and unseen_classes:
             raise ConfigError(f"--model.prompt_context_class_specific true with --data.unseen_classes "
                               f"{list(unseen_classes)}: a held-out class's own context never receives a gradient, so "
-                              "its embedding would come from the random initialisation. Use the shared context "
+                              "its embedding would stay at its initialisation. Use the shared context "
                               "(--model.prompt_context_class_specific false) for open-vocabulary runs.")
         presets.check(pretrained, model_name)  # fail now, not at fit start, on a preset of another architecture
         if not 1 <= n_ctx <= length - 3:
@@ -191,6 +203,11 @@ class CoopPrompts(nn.Module):
         shape = (len(self.class_names), n_ctx, width) if class_specific else (n_ctx, width)
         self.context = nn.Parameter(torch.randn(shape) * CONTEXT_INIT_STD)  # (N, W) or (K, N, W)
         self.__dict__["_encoder"] = None  # not a registered child: never in state_dict / optimizer / DDP
+        self.__dict__["_initialised"] = not self.context_init  # word init waits for the tower
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        self.__dict__["_initialised"] = True  # a context from a checkpoint is never re-initialised
+        super()._load_from_state_dict(*args, **kwargs)
 
     @property
     def encoder(self) -> CoopEncoder | None:
@@ -214,6 +231,12 @@ class CoopPrompts(nn.Module):
             gc.collect()
         enc = self.encoder
         assert enc is not None
+        if not self.__dict__["_initialised"] and self.context_init:
+            ids = open_clip.get_tokenizer(self.model_name)([self.context_init])[0, 1:1 + self.n_ctx]  # (N,)
+            with torch.no_grad():
+                words = enc.tower.token_embedding(ids.to(enc.tokens.device))  # (N, W)
+                self.context.copy_(words.expand_as(self.context))  # shared (N, W) or per class (K, N, W)
+            self.__dict__["_initialised"] = True
         return enc.to(device)
 
     def release(self) -> None:
@@ -225,6 +248,12 @@ class CoopPrompts(nn.Module):
         if self.encoder is None:
             raise RuntimeError("CoopPrompts: no text tower attached (call attach() first; only fitting needs it)")
         return self.encoder(self.context)  # (K, D)
+
+
+def _token_count(model_name: str, words: str) -> int:
+    """Tokens of `words` (without start/end-of-text) under the model's tokenizer."""
+    ids = open_clip.get_tokenizer(model_name)([words])[0]  # (L,)
+    return int(ids.argmax()) - 1  # the end-of-text token has the largest id
 
 
 def store_embeddings(pl_module: Any) -> Tensor:
