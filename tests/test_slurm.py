@@ -99,9 +99,11 @@ def test_quick_reproduction_through_slurm_equals_a_local_run(results):
 def test_no_wait_then_requeue_resumes_from_last_checkpoint_and_a_later_call_collects(results):
     """--no-wait returns at once; a runner meanwhile leaves the job's folder alone; the job, signalled as at its
     time limit, is requeued by submitit and resumes from last.ckpt; --tables-only then collects the run."""
-    argv = ["--quick", "--seeds", "1", "--variants", "lidar_only", "--epochs", "4", "--maps", "none", "--no-wandb",
-            "--results", str(results / "R"), "--", *TINY]
-    sub = _reproduce(*argv[:-len(TINY) - 1], "--launcher", "slurm", "--no-wait", "--", *TINY)
+    def argv(*more: str) -> list[str]:
+        return ["--quick", "--seeds", "1", "--variants", "lidar_only", "--epochs", "4", "--maps", "none",
+                "--no-wandb", "--results", str(results / "R"), *more, "--", *TINY]
+
+    sub = _reproduce(*argv("--launcher", "slurm", "--no-wait"))
     assert sub.returncode == 0 and "still queued or running in SLURM" in sub.stdout, sub.stdout + sub.stderr
     run = results / "R" / "synthetic-quick" / "lidar_only" / "seed0"
     (job,) = _job_ids(results / "R")
@@ -113,13 +115,13 @@ def test_no_wait_then_requeue_resumes_from_last_checkpoint_and_a_later_call_coll
     assert _squeue(job) == "RUNNING", "the job ended before it could be interrupted: " + (run / "cli.log").read_text()
     subprocess.run(["scancel", "--signal", "USR2", job], check=True)  # what SLURM sends before the time limit
     _until(lambda: _squeue(job) == "PENDING", "submitit to requeue the job")  # held ~2 min by SLURM before restart
-    busy = _reproduce(*argv)  # another runner meanwhile: leaves the job's folder alone
+    busy = _reproduce(*argv())  # another runner meanwhile: leaves the job's folder alone
     assert "still queued or running: left alone" in busy.stdout, busy.stdout[-2000:] + busy.stderr[-2000:]
     assert json.loads((run / "run.json").read_text())["status"] == "submitted"
     subprocess.run(["scontrol", "update", f"jobid={job}", "StartTime=now"], check=True)  # skip SLURM's 2-min delay
     _until(lambda: _squeue(job) not in ("PENDING", "RUNNING", "COMPLETING", "CONFIGURING"), "the requeued job")
 
-    done = _reproduce(*argv, "--tables-only")
+    done = _reproduce(*argv("--tables-only"))
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "done" and info["slurm"]["restarts"] == 1, info
