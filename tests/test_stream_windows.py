@@ -85,3 +85,36 @@ def test_bad_files_are_data_errors_naming_the_file(tmp_path: Path) -> None:
                              (tmp_path / "v73.mat", "HSI", [9]), (tmp_path / "missing.tif", None, None)]:
         with pytest.raises(DataError, match=path.name):
             open_raster(path, key=key, bands=bands)
+
+
+def test_lazy_card_reads_what_load_card_reads(tmp_path: Path) -> None:
+    """A card with a NaN-nodata HSI and two LiDAR rasters: lazy windows == load_card's arrays (NaN -> fill)."""
+    import yaml
+
+    from mmlgnet.data.cards import load_card
+    from mmlgnet.data.lazy_scene import open_card_lazily
+    from tests.cardkit import small_scene, write_tif
+
+    scene, void = small_scene()
+    assert scene.hsi is not None
+    hsi = scene.hsi.copy()
+    hsi[void] = np.nan
+    write_tif(tmp_path / "hsi.tif", hsi, nodata=float("nan"))
+    write_tif(tmp_path / "dsm.tif", scene.lidar[:, :, 0])
+    write_tif(tmp_path / "int.tif", scene.lidar[:, :, 1])
+    write_tif(tmp_path / "gt.tif", scene.labels.astype(np.uint8))
+    card = tmp_path / "scene.yaml"
+    card.write_text(yaml.safe_dump({"name": "nan", "hsi": "hsi.tif", "lidar": ["dsm.tif", "int.tif"],
+                                    "labels": "gt.tif", "class_names": list(scene.class_names)}))
+    for channels in (None, 1):
+        full = load_card(card, lidar_channels=channels)
+        lazy = open_card_lazily(str(card), lidar_channels=channels)
+        assert lazy.hsi is not None and full.hsi is not None
+        assert lazy.stub.hsi is not None and lazy.stub.hsi.shape == full.hsi.shape
+        assert lazy.stub.lidar.shape == full.lidar.shape and lazy.stub.nodata == full.nodata
+        assert (lazy.stub.crs, lazy.stub.transform, lazy.stub.class_names) == (full.crs, full.transform,
+                                                                               full.class_names)
+        np.testing.assert_array_equal(lazy.hsi.read(slice(None), slice(None)), full.hsi)  # NaN -> the fill value
+        np.testing.assert_array_equal(lazy.lidar.read(slice(3, 9), slice(0, 5)), full.lidar[3:9, 0:5])
+        assert lazy.stub.hsi.strides == (0, 0, 0)  # the stub holds no pixels
+        lazy.close()
