@@ -103,6 +103,9 @@ class SentenceTransformerEncoder:
 
     def _load(self) -> Any:
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a "Loading weights" bar per load: noise in a CLI run's output
 
         try:
             return SentenceTransformer(self.source, device=self.device, local_files_only=True)
