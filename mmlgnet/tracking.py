@@ -17,6 +17,8 @@ from lightning.pytorch.loggers import WandbLogger as _LightningWandbLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
 log = logging.getLogger(__name__)
+#: test_metrics.json scores put in each W&B run's summary as test/<key> (the dashboard's bars).
+SUMMARY_KEYS = ("OA", "AA", "kappa", "seen_accuracy", "unseen_accuracy", "harmonic_mean")
 _announced_offline = False  # say "offline, sync later with ..." once per process
 
 
@@ -143,5 +145,6 @@ class TestResultsLogger(Callback):
                 "test/per_class": wandb.Table(columns=["class", "train pixels", "test pixels", "accuracy (%)"], data=rows),
                 "test/confusion_matrix": wandb.Image(str(png)),
             })
-            for key in ("OA", "AA", "kappa"):
-                lg.experiment.summary[f"test/{key}"] = rec[key]
+            for key in SUMMARY_KEYS:  # open-vocabulary scores only when classes were held out (null: undefined)
+                if rec.get(key) is not None:
+                    lg.experiment.summary[f"test/{key}"] = rec[key]
