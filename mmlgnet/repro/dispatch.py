@@ -127,9 +127,14 @@ class Dispatch:
             self.registry.submitted(run, job_id, options.folder)
             say(f"{self.tags[run.key]}: submitted as SLURM job {job_id}")
         left = self.collect()
-        while wait and left:
-            time.sleep(poll_s)
-            left = self.collect()
+        try:
+            while wait and left:
+                time.sleep(poll_s)
+                left = self.collect()
+        except KeyboardInterrupt:
+            say(f"[reproduce] stopped waiting: {len(self.queued)} SLURM jobs go on (the folders stay theirs); collect "
+                "them later with the same command or --tables-only, or stop them with scancel")
+            raise
 
 
 def _epoch(stamp: object) -> float:
