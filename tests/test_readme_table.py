@@ -57,3 +57,27 @@ def test_tables_cli_replaces_only_the_block(tmp_path, capsys):
     assert "python -m mmlgnet.reproduce --quick" in capsys.readouterr().err
     done = subprocess.run([sys.executable, "-m", "mmlgnet.tables", str(results)], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout == render_block(snapshot, SNAPSHOT) + "\n"
+
+
+def test_block_shows_the_group_tables_and_keeps_their_variants_out_of_the_main_table():
+    row = {"setting": "synthetic-quick", "scene": "synthetic", "split": "per_class:20", "seeds": [0, 1],
+           "OA": [90.0, 1.0], "AA": [91.0, 1.0], "kappa": [88.0, 1.0], "train_pixels": 120, "test_pixels": 4148}
+    snapshot = {
+        "meta": {"command": "python -m mmlgnet.reproduce --quick", "groups": {
+            "main": {"synthetic-quick": ["mmlgnet", "linear"]},
+            "text": {"synthetic-quick": ["text-untrained", "text-remoteclip", "text-minilm", "linear"]}}},
+        "rows": [{**row, "variant": v, "label": v, "fingerprint": f"fp-{v}"} for v in ("mmlgnet", "linear", "text-minilm")],
+        "groups": [
+            {"group": "text", "setting": "synthetic-quick", "variant": "text-untrained", "label": "untrained CLIP text tower",
+             "status": "done", "runs_of": "mmlgnet", "fingerprint": "fp-mmlgnet", "seeds": [0, 1], "text": "open_clip t (untrained)",
+             "OA": [90.0, 1.0], "AA": [91.0, 1.0], "kappa": [88.0, 1.0]},
+            {"group": "text", "setting": "synthetic-quick", "variant": "text-remoteclip", "label": "RemoteCLIP",
+             "status": "absent", "reason": "needs remoteclip CLIP weights"}],
+    }
+    block = render_block(snapshot)
+    main = block.split("**What the text encoder adds")[0]
+    assert "| mmlgnet |" in main and "| linear |" in main and "text-minilm" not in main
+    assert "**What the text encoder adds, synthetic-quick**" in block
+    assert "| untrained CLIP text tower (= mmlgnet) | open_clip t (untrained) | 2 | 90.00 ± 1.00" in block
+    assert "| RemoteCLIP | absent: needs remoteclip CLIP weights |" in block
+    assert block.endswith(QUICK_END) and "\n\n" + QUICK_END not in block
