@@ -115,6 +115,9 @@ class MMLGNetModule(L.LightningModule):
         if prompt_learning not in coop.PROMPT_LEARNING or (prompt_learning == "coop" and head != "text"):
             raise ConfigError(f"--model.prompt_learning: expected one of {list(coop.PROMPT_LEARNING)} ('coop' with "
                               f"--model.head text), got {prompt_learning!r} with head {head!r}")
+        if prompt_learning == "coop" and prompts != "templates":  # CoOp learns the context of the class name
+            raise ConfigError(f"--model.prompts {prompts} with --model.prompt_learning coop: CoOp learns context "
+                              "vectors before the class name and uses no descriptions; use --model.prompts templates")
         self.coop: coop.CoopPrompts | None = None  # learned prompts (CoOp); None: frozen template embeddings
         if head == "text" and prompt_learning == "coop":
             self.coop = coop.CoopPrompts(names, text_model, text_pretrained, prompt_context,

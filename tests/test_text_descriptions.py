@@ -122,3 +122,11 @@ def test_card_descriptions_reach_the_model_through_the_cli(tmp_path: Path) -> No
         main(["fit", *BASE, "--data.scene", str(card2), "--data.split", "standard", "--model.prompts", "descriptions",
               "--trainer.logger.init_args.save_dir", str(tmp_path / "runs2"), "--trainer.max_epochs", "0",
               "--allow_untrained", "true"])
+
+
+def test_descriptions_with_coop_is_refused() -> None:
+    from mmlgnet.module import MMLGNetModule
+
+    with pytest.raises(ConfigError, match="--model.prompts descriptions with --model.prompt_learning coop"):
+        MMLGNetModule(num_classes=2, class_names=["grass", "trees"], text_model="mmlgnet-tiny", text_pretrained=None,
+                      prompts="descriptions", prompt_learning="coop")
