@@ -121,7 +121,7 @@ def test_options_that_cannot_work_are_config_errors():
     for bad, match in [({"text_encoder": "sentence_transformers"}, "text_encoder 'sentence_transformers' is not "
                         "supported"), ({"head": "linear"}, "head text"), ({"prompt_context": 0}, "prompt_context"),
                        ({"text_model": "hf-hub:org/model"}, "not a registered"), ({"prompt_learning": "cocoop"}, "one of"),
-                       ({"prompts": "descriptions"}, "would be ignored"), ({"prompt_templates": ["a {}."]}, "ignored"),
+                       ({"prompts": "descriptions"}, "prompt_learning coop"), ({"prompt_templates": ["a {}."]}, "ignored"),
                        ({"prompt_context_class_specific": True, "unseen_classes": ["Ground"]}, "never receives"),
                        ({"text_pretrained": "remoteclip"}, "preset publishes")]:
         with pytest.raises(ConfigError, match=match):
