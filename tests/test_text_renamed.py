@@ -39,3 +39,18 @@ def test_cli_old_name_exits_2_with_one_line(tmp_path):
     assert out.returncode == 2, out.stderr[-2000:]
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith("error: --model.clip_pretrained") and "--model.text_pretrained" in last
+
+
+def test_checkpoint_written_before_the_rename_is_refused_naming_the_new_options(tmp_path):
+    """An old checkpoint's hyperparameters still say clip_model/clip_pretrained: LightningCLI feeds them to
+    the model, which refuses them with the rename (not a bare 'unexpected key')."""
+    import torch
+
+    from mmlgnet.cli import main
+
+    ckpt = tmp_path / "old.ckpt"
+    torch.save({"state_dict": {}, "global_step": 3, "epoch": 1, "pytorch-lightning_version": "2.4.0",
+                "hyper_parameters": {"clip_model": "mmlgnet-tiny", "clip_pretrained": None, "head": "text"}}, ckpt)
+    base = ["--config", str(REPO / "configs" / "demo.yaml"), "--config", str(REPO / "configs" / "overlays" / "debug.yaml")]
+    with pytest.raises(ConfigError, match=r"--model\.clip_model -> --model\.text_model.*checkpoint written before"):
+        main(["test", *base, "--ckpt_path", str(ckpt), "--trainer.logger.init_args.save_dir", str(tmp_path / "runs")])
