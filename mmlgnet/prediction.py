@@ -63,6 +63,7 @@ class PredictionMapWriter(BasePredictionWriter):
                 raise ConfigError("--predict_writer.enabled false with a streaming prediction (--data.stream): the "
                                   "tiles would be classified and thrown away. Enable the writer or use --data.stream never.")
             self._stream = start_stream(trainer, plan, self.resolve_output_dir(trainer))
+            trainer.predict_loop.return_predictions = False  # the maps go to disk: keep no per-pixel outputs
 
     def on_predict_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.enabled or self._stream is not None:

@@ -17,7 +17,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from mmlgnet import open_vocab
 from mmlgnet.atomic import write_json
-from mmlgnet.stream_writer import StreamOutputs
+from mmlgnet.stream_writer import RowReader, StreamOutputs
 
 __all__ = ["StreamRun", "start_stream"]
 
@@ -60,7 +60,7 @@ class StreamRun:
         # the maps' classes: the model's with --model.predict_class_names (OPENVOCAB), else the scene's
         names, palette, _ = open_vocab.map_classes(trainer.lightning_module, list(scene.class_names), scene.palette)
         files = self.outputs.finalize(scene.crs, scene.transform, names, palette)
-        pred = np.load(files["prediction.npy"], mmap_mode="r")  # (H, W) int16
+        pred = RowReader(files["prediction.npy"])  # (H, W) int16, read by rows
         k = len(names)
         counts = np.zeros(k + 1, dtype=np.int64)
         for r in range(0, pred.shape[0], _COUNT_ROWS):

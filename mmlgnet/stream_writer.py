@@ -28,9 +28,26 @@ from numpy.lib.format import open_memmap
 
 from mmlgnet.atomic import write_json
 
-__all__ = ["StreamOutputs"]
+__all__ = ["RowReader", "StreamOutputs"]
 
 _ROWS_PER_WRITE = 1024  # rows per GeoTIFF window when converting the finished maps (bounded memory)
+
+
+class RowReader:
+    """Rows of a (H, W) .npy file by slicing `reader[r0:r1]`, each read through a fresh memory map that is closed
+    right after: the file's pages never pile up in the process's RSS (a plain memmap keeps them mapped)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        m = np.load(path, mmap_mode="r")
+        self.shape, self.dtype = m.shape, m.dtype
+        del m
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        m = np.load(self.path, mmap_mode="r")
+        rows_copy = np.array(m[rows])
+        del m  # the last reference: numpy unmaps the file
+        return rows_copy
 
 
 class StreamOutputs:
@@ -81,25 +98,32 @@ class StreamOutputs:
             return False
 
     def open(self, done: Iterable[int]) -> None:
-        """(every rank) map the partials for writing; `done`: this rank's tiles already recorded."""
-        self._pred = open_memmap(self.pred_path, mode="r+")
-        self._conf = open_memmap(self.conf_path, mode="r+")
+        """(every rank) check the partials can be mapped for writing; `done`: the tiles already recorded."""
+        self._map()
         mine = self.out / f"stream_progress.rank{self.rank}.json"
         prior = json.loads(mine.read_text()).get("done", []) if mine.is_file() else []
         self._done = sorted(set(int(t) for t in prior) & set(done))
 
+    def _map(self) -> tuple[np.memmap, np.memmap]:
+        if self._pred is None or self._conf is None:
+            self._pred = open_memmap(self.pred_path, mode="r+")
+            self._conf = open_memmap(self.conf_path, mode="r+")
+        return self._pred, self._conf
+
     # ---- tiles ----
     def write(self, index: np.ndarray, pred: np.ndarray, score: np.ndarray) -> None:
         """Flat pixel indices (B,) -> classes (B,) int16 (0 = nodata) and confidences (B,) float32."""
-        assert self._pred is not None and self._conf is not None, "open() first"
-        self._pred.reshape(-1)[index] = pred
-        self._conf.reshape(-1)[index] = score
+        pmap, cmap = self._map()
+        pmap.reshape(-1)[index] = pred
+        cmap.reshape(-1)[index] = score
 
     def tile_done(self, tile: int) -> None:
-        """Flush the maps, then record `tile` (atomically): a record never names a tile whose values are not on disk."""
-        assert self._pred is not None and self._conf is not None
-        self._pred.flush()
-        self._conf.flush()
+        """Flush the maps, then record `tile` (atomically): a record never names a tile whose values are not on disk.
+
+        The maps are unmapped after each tile: their pages would otherwise stay in this process's RSS, which
+        would grow with the scene (6 bytes per pixel).
+        """
+        self.close()
         self._done.append(int(tile))
         write_json(self.out / f"stream_progress.rank{self.rank}.json",
                    {"fingerprint": self.fingerprint, "done": sorted(self._done)})
@@ -124,8 +148,7 @@ class StreamOutputs:
                                f"rerun the same predict command to resume.")
         self.close()
         files: dict[str, Path] = {}
-        pred = np.load(self.pred_path, mmap_mode="r")  # (H, W) int16
-        conf = np.load(self.conf_path, mmap_mode="r")  # (H, W) float32
+        pred, conf = RowReader(self.pred_path), RowReader(self.conf_path)  # (H, W) int16 / float32, by rows
         if crs is not None and transform is not None:
             from mmlgnet.data import georef
 

@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import rasterio
@@ -15,6 +16,15 @@ from rasterio.windows import Window
 from mmlgnet.maps import CORRECT, WRONG, palette_array
 
 __all__ = ["ERROR_CLASSES", "write_class_tif", "write_float_tif"]
+
+class Rows(Protocol):
+    """An (H, W) array read by row slices (mmlgnet.stream_writer.RowReader over a .npy larger than memory)."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    def __getitem__(self, rows: slice) -> np.ndarray: ...
+
 
 ERROR_CLASSES = ("correct", "wrong")  # error_map.tif: 0 = not a test pixel, 1 = correct, 2 = wrong
 ERROR_PALETTE = (CORRECT, WRONG)  # the colours of error_map.png
@@ -27,7 +37,7 @@ def _profile(shape: tuple[int, int], dtype: str, crs: str, transform: Sequence[f
             "transform": Affine(*transform[:6]), "nodata": nodata, "compress": "deflate"}
 
 
-def _write_atomic(path: Path, profile: dict, array: np.ndarray, colormap: dict | None,
+def _write_atomic(path: Path, profile: dict, array: np.ndarray | Rows, colormap: dict | None,
                   tags: dict[str, str], description: str, rows_per_write: int | None = None) -> Path:
     """Write a one-band GeoTIFF to a temporary name in the same folder, then os.replace it into place:
     a reader (QGIS, a second process) never sees a half-written file.
@@ -59,7 +69,7 @@ def _write_atomic(path: Path, profile: dict, array: np.ndarray, colormap: dict |
     return path
 
 
-def write_class_tif(path: str | Path, classes: np.ndarray, crs: str, transform: Sequence[float],
+def write_class_tif(path: str | Path, classes: np.ndarray | Rows, crs: str, transform: Sequence[float],
                     class_names: Sequence[str], palette: Sequence[Sequence[int]], description: str,
                     rows_per_write: int | None = None) -> Path:
     """A class-id map (H, W) 1..K, 0 = nodata/unclassified, as uint8 (K < 256) or uint16.
@@ -73,12 +83,12 @@ def write_class_tif(path: str | Path, classes: np.ndarray, crs: str, transform: 
     for i, (r, g, b) in enumerate(palette_array(palette, k).tolist()):
         colours[i + 1] = (int(r), int(g), int(b), 255)
     tags = {"class_names": json.dumps(list(class_names)), **{f"class_{i + 1}": n for i, n in enumerate(class_names)}}
-    profile = _profile(classes.shape[:2], dtype, crs, transform, 0)
+    profile = _profile((int(classes.shape[0]), int(classes.shape[1])), dtype, crs, transform, 0)
     return _write_atomic(Path(path), profile, classes, colours, tags, description, rows_per_write)
 
 
-def write_float_tif(path: str | Path, values: np.ndarray, crs: str, transform: Sequence[float],
+def write_float_tif(path: str | Path, values: np.ndarray | Rows, crs: str, transform: Sequence[float],
                     description: str, nodata: float | None = None, rows_per_write: int | None = None) -> Path:
     """A float32 raster (H, W), e.g. the per-pixel confidence."""
-    profile = _profile(values.shape[:2], "float32", crs, transform, nodata)
+    profile = _profile((int(values.shape[0]), int(values.shape[1])), "float32", crs, transform, nodata)
     return _write_atomic(Path(path), profile, values, None, {}, description, rows_per_write)

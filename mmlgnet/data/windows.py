@@ -131,7 +131,7 @@ class GdalSource(WindowSource):
     def _open(self) -> Any:
         if self._ds is None or self._pid != os.getpid():  # a forked worker opens its own handle
             try:
-                with warnings.catch_warnings():
+                with warnings.catch_warnings(), rasterio.Env(**_cache()):  # GDAL fixes its cache size on first use
                     warnings.simplefilter("ignore", NotGeoreferencedWarning)
                     self._ds, self._pid = rasterio.open(self.file), os.getpid()
             except RasterioError as err:
@@ -140,9 +140,8 @@ class GdalSource(WindowSource):
 
     def _read(self, r0: int, r1: int, c0: int, c1: int, idx: list[int]) -> np.ndarray:
         ds = self._open()
-        cache = {} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": _GDAL_CACHE_MB}
         try:
-            with warnings.catch_warnings(), rasterio.Env(**cache):
+            with warnings.catch_warnings(), rasterio.Env(**_cache()):
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
                 block = ds.read([self.band_index[i] + 1 for i in idx], window=Window(c0, r0, c1 - c0, r1 - r0))
         except RasterioError as err:
@@ -153,6 +152,11 @@ class GdalSource(WindowSource):
         if self._ds is not None and self._pid == os.getpid():
             self._ds.close()
         self._ds = None
+
+
+def _cache() -> dict[str, int]:
+    """GDAL's block cache for windowed reads: _GDAL_CACHE_MB unless the user set GDAL_CACHEMAX."""
+    return {} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": _GDAL_CACHE_MB}
 
 
 def _corrupt(path: Path, source: Path, err: Exception) -> DataError:
