@@ -15,14 +15,17 @@ recorded `done` when its test_metrics.json passes the done-check, else `failed` 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import submitit
@@ -104,14 +107,36 @@ class RunJob(submitit.helpers.Checkpointable):
         with open(log, "ab") as out:
             out.write(f"[slurm job {job}] {'resuming from ' + str(last) if resume else 'start'}\n".encode())
             out.flush()
-            rc = subprocess.call([sys.executable, "-m", "mmlgnet", *args], stdout=out, stderr=subprocess.STDOUT,
-                                 env=env, preexec_fn=child_setup)
-        if rc in SIGNALLED:  # preemption: SLURM's SIGTERM reached the child first; submitit's USR2 handler
-            time.sleep(PREEMPT_GRACE_S)  # requeues the job and exits from this sleep; if none comes, it failed
+            with _noting_sigterm() as sigterm:
+                rc = subprocess.call([sys.executable, "-m", "mmlgnet", *args], stdout=out,
+                                     stderr=subprocess.STDOUT, env=env, preexec_fn=child_setup)
+        if rc != 0 and (rc in SIGNALLED or sigterm):  # preemption: SLURM's SIGTERM ended the child first;
+            time.sleep(PREEMPT_GRACE_S)  # submitit's USR2 handler requeues the job and exits from this sleep
         if rc != 0:
             raise RuntimeError(Subprocess.outcome(rc, run)[1])
         return {"job_wall_s": round(time.time() - t0, 2), "resumed_from": str(last) if resume else None,
                 "restarts": int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)}
+
+
+@contextlib.contextmanager
+def _noting_sigterm() -> Iterator[list[int]]:
+    """Note a SIGTERM (SLURM's preemption notice), then pass it on to submitit's handler (which ignores it)."""
+    seen: list[int] = []
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        seen.append(signum)
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_DFL:  # not under submitit: die of it as before
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, note)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def submit(options: SlurmOptions, work: Sequence[tuple[Sequence[str], Path]]) -> list[str]:
