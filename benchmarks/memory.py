@@ -107,7 +107,8 @@ def run_child(args: list[str], src: Path, log: Path) -> tuple[int, float, int]:
     return usage.ru_maxrss * 1024, time.perf_counter() - t0, proc.returncode  # ru_maxrss: KiB on Linux
 
 
-def measure(card: Path, work: Path, src: Path, extra: list[str]) -> dict[str, tuple[int, float]]:
+def measure(card: Path, work: Path, src: Path, extra: list[str],
+            commands: tuple[str, ...] = ("fit", "predict")) -> dict[str, tuple[int, float]]:
     """Peak RSS and wall time of fit then predict (with fit's last.ckpt) on `card`, run from `src`."""
     work.mkdir(parents=True, exist_ok=True)
     base = ["--config", str(src / "configs/demo.yaml"), "--config", str(src / "configs/overlays/debug.yaml"),
@@ -118,6 +119,8 @@ def measure(card: Path, work: Path, src: Path, extra: list[str]) -> dict[str, tu
     if rc != 0:
         raise SystemExit(f"fit failed (exit {rc}): see {work / 'fit.log'}")
     out["fit"] = (rss, wall)
+    if "predict" not in commands:
+        return out
     ckpt = next((work / "runs").rglob("last.ckpt"))
     rss, wall, rc = run_child(["predict", *base, "--ckpt_path", str(ckpt), "--predict_writer.output_dir",
                                str(work / "pred")], src, work / "predict.log")
@@ -138,6 +141,8 @@ def main() -> None:
                     help="predict batches per run (0: every pixel; slow on CPU for GB scenes): the scene is loaded, "
                     "normalised and padded in full either way, and the map writer still allocates full-size maps")
     ap.add_argument("--workdir", type=Path, default=None, help="where the scenes go (default: a temp dir)")
+    ap.add_argument("--commands", nargs="+", choices=("fit", "predict"), default=["fit", "predict"],
+                    help="fit only: e.g. with --extra --data.scene_in_memory false (predict then needs --data.stream)")
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more CLI options for both commands")
     a = ap.parse_args()
     sources = {k: Path(v).resolve() for k, v in (x.split("=", 1) for x in a.src or [f"now={REPO}"])}
@@ -148,9 +153,9 @@ def main() -> None:
         baseline = {}
         card0, _, _ = write_scene(root / "tiny", 0, 8, a.format)
         for label, src in sources.items():
-            baseline[label] = measure(card0, root / f"tiny_{label}", src, a.extra)
+            baseline[label] = measure(card0, root / f"tiny_{label}", src, a.extra, tuple(a.commands))
         print("baseline (tiny scene): " + ", ".join(
-            f"{lab} fit {b['fit'][0] / 2**20:.0f} MiB, predict {b['predict'][0] / 2**20:.0f} MiB"
+            f"{lab} " + ", ".join(f"{cmd} {rss / 2**20:.0f} MiB" for cmd, (rss, _) in b.items())
             for lab, b in baseline.items()), flush=True)
         print("| scene (H×W×bands, format) | scene MiB | code | command | peak RSS MiB | cost MiB (peak − baseline) "
               "| cost / scene | wall s |", flush=True)
@@ -159,7 +164,7 @@ def main() -> None:
             folder = root / f"scene_{mb:g}"
             card, nbytes, (h, w) = write_scene(folder, int(mb * 2**20), a.bands, a.format)
             for label, src in sources.items():
-                result = measure(card, folder / f"run_{label}", src, a.extra)
+                result = measure(card, folder / f"run_{label}", src, a.extra, tuple(a.commands))
                 for cmd, (rss, wall) in result.items():
                     cost = rss - baseline[label][cmd][0]
                     print(f"| {h}×{w}×{a.bands} {a.format} | {nbytes / 2**20:,.0f} | {label} | {cmd} | "

@@ -15,7 +15,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from mmlgnet import maps, open_vocab
 from mmlgnet.atomic import save_npy, write_json
-from mmlgnet.data.normalization import nodata_mask
+from mmlgnet.data.normalization import nodata_pixels
 from mmlgnet.errors import ConfigError
 from mmlgnet.metrics import scores_from_confusion
 from mmlgnet.stream_run import StreamRun, start_stream
@@ -162,7 +162,7 @@ def _nodata_pixels(scene: Any, nodata: float | None) -> np.ndarray:
     void = np.zeros((scene.height, scene.width), dtype=bool)
     for cube in (scene.hsi, scene.lidar):
         if cube is not None and nodata is not None:
-            void |= nodata_mask(cube, nodata).any(axis=2)
+            void |= nodata_pixels(cube, nodata)  # by blocks of rows: no (H, W, C) mask
     return void
 
 

@@ -107,3 +107,24 @@ def test_training_statistics_are_applied_once(tmp_path):
     padded = b._padded["hsi"]
     b.load_state_dict(a.state_dict())  # Lightning's restore after setup: same stats, nothing recomputed
     assert b._padded["hsi"] is padded
+
+
+def test_nodata_pixels_by_blocks(monkeypatch):
+    monkeypatch.setattr(normalization, "_BLOCK", 50)
+    cube = np.random.default_rng(2).standard_normal((13, 7, 4)).astype(np.float32)
+    cube[2, 3, 1] = cube[12, 6, 3] = cube[5, 0, 0] = FILL
+    want = nodata_mask(cube, FILL).any(axis=2)
+    assert want.sum() == 3 and np.array_equal(normalization.nodata_pixels(cube, FILL), want)
+    assert not normalization.nodata_pixels(cube, None).any()
+
+
+def test_moving_the_scene_to_the_device_frees_the_host_copy(tmp_path):
+    """After the padded scene moved to the batches' device, the host copy is released (not kept twice)."""
+    dm = _datamodule(tmp_path)
+    dm.setup("fit")
+    index = torch.from_numpy(dm.split.train[:4])
+    host = dm.gather(index)["hsi"]  # same device: nothing moves
+    assert "hsi" in dm._padded
+    moved = dm.gather(index.to("meta"))  # another device (meta: shapes only, no memory)
+    assert moved["hsi"].device.type == "meta" and moved["hsi"].shape == host.shape
+    assert dm._padded == {} and all(g.device.type == "meta" for g in dm._gatherers.values())

@@ -57,8 +57,9 @@ def test_gathered_patches_equal_the_in_memory_patches(tmp_path, patch, rows):
     stats = norm_stats(scene.hsi, "standard", NODATA)
     index = np.flatnonzero(scene.labels.reshape(-1) > 0)  # (N,) sorted, borders included
     want = PatchGatherer(normalized_padded(scene.hsi, stats, NODATA, patch), 32, patch)(torch.from_numpy(index))
-    patches = labelled.gather_patches(lazy.hsi, index, patch, stats, NODATA, "hsi.tif", scene.labels, rows=rows)
-    g = labelled.LabelledGatherer(torch.from_numpy(patches), torch.from_numpy(index))
+    table, pos = labelled.gather_patches(lazy.hsi, index, patch, stats, NODATA, "hsi.tif", scene.labels, rows=rows)
+    assert len(table) < len(index) * patch**2  # overlapping patches share their pixels
+    g = labelled.LabelledGatherer(torch.from_numpy(table), torch.from_numpy(pos), torch.from_numpy(index), patch)
     order = torch.from_numpy(np.random.default_rng(0).permutation(index))
     assert torch.equal(g(order), PatchGatherer(normalized_padded(scene.hsi, stats, NODATA, patch), 32, patch)(order))
     assert torch.equal(g(torch.from_numpy(index)), want)

@@ -396,6 +396,7 @@ class HSILidarDataModule(L.LightningDataModule):
         for name, g in self._gatherers.items():
             if g.device != index.device:
                 g = self._gatherers[name] = g.to(index.device)  # moved once, then reused
+                self._padded.pop(name, None)  # the host copy is not needed any more: host RAM keeps the raw scene only
             out[name] = g(index)
         return out
 

@@ -10,12 +10,15 @@ larger than memory can still be trained on when its labelled patches fit:
    merge of per-window float64 moments, normalization.Moments), nodata excluded, NaN/inf refused, plus the
    outlier check's pixel sample (the pixels `outlier_bands` samples in memory). The windows are band_stats'
    row blocks, so the statistics equal the in-memory ones bit for bit (and the patches then too).
-3. `gather_patches`: the windows holding labelled pixels are read with the P // 2 halo (reflected at the scene
-   border exactly as patches.pad_scene: tiles.read_padded), normalised (normalize_into: the in-memory float32
-   arithmetic) and cut with PatchGatherer, so each patch is bit-identical to the in-memory path's.
-4. `LabelledGatherer`: serves those patches by flat pixel index, like PatchGatherer (same (B, C, P, P) layout).
+3. `gather_patches`: the windows holding labelled pixels' neighbourhoods are read with the P // 2 halo
+   (reflected at the scene border exactly as patches.pad_scene: tiles.read_padded) and normalised
+   (normalize_into: the in-memory float32 arithmetic); each padded-scene pixel some patch covers is kept once
+   in a table, and each patch is a row of P² table positions (overlapping patches share pixels).
+4. `LabelledGatherer`: serves those patches by flat pixel index, like PatchGatherer (same (B, C, P, P) layout,
+   the same values bit for bit).
 
-Peak memory: the patches (N · P² · C · 4 bytes) + the label maps + a few windows of WINDOW_BYTES.
+Peak memory: the table (at most the padded scene: U · C · 4 bytes, U = distinct covered pixels) + N · P² int32
+positions + the label maps + a few windows of WINDOW_BYTES.
 """
 
 from __future__ import annotations
@@ -44,7 +47,6 @@ from mmlgnet.data.normalization import (
     normalize_into,
     outlier_bands_sampled,
 )
-from mmlgnet.data.patches import PatchGatherer
 from mmlgnet.data.scene import Scene
 from mmlgnet.data.scenes import check_scene
 from mmlgnet.data.tiles import Tile, read_padded
@@ -53,7 +55,7 @@ from mmlgnet.errors import ConfigError
 __all__ = ["IN_MEMORY_COST", "WINDOW_BYTES", "LabelledGatherer", "check_option", "gather_patches",
            "open_labelled_card", "serve_labelled", "windowed_reason", "windowed_stats"]
 
-WINDOW_BYTES = 64 * 2**20  # float32 bytes of one window of rows (full width, all bands)
+WINDOW_BYTES = 16 * 2**20  # float32 bytes of one window of rows (full width, all bands)
 IN_MEMORY_COST = 2.0  # peak RSS of fit/test in memory, beyond the process, / the served cubes' bytes (benchmarks/memory.py)
 
 
@@ -132,77 +134,89 @@ def windowed_stats(source: StackSource, nodata: float | None, where: str) -> tup
 
 def gather_patches(source: StackSource, index: np.ndarray, patch_size: int, stats: NormStats,
                    nodata: float | None, where: str, labels: np.ndarray | None = None,
-                   rows: int | None = None) -> np.ndarray:
-    """(N, P, P, C) float32 normalised patches around the sorted flat pixel `index` (row * W + col).
+                   rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The normalised neighbourhoods of the sorted flat pixels `index` (row * W + col), without repeats.
 
-    Only the row windows holding some of these pixels are read. With `labels` (H, W), a pixel whose own
-    entries hold `nodata` in some band is a DataError naming the file (as band_checks does in memory).
+    Returns (table (U, C) float32, patch (N, P * P) int32): `table` holds every position of the padded scene
+    (H + 2r, W + 2r) that some patch covers, once (overlapping patches share their pixels, so U <= the padded
+    scene's pixels and U << N * P² when labels cluster), and patch n's entries are table[patch[n]] in raster
+    order. Only the row windows holding such positions are read, each with its halo reflected at the scene
+    border as pad_scene does, and normalised with normalize_into: the values are the in-memory ones bit for
+    bit. With `labels` (H, W), a pixel whose own entries hold `nodata` is a DataError naming the file.
     """
     h, w, c = source.shape
     r, p = patch_size // 2, patch_size
+    wp = w + 2 * r
     index = np.asarray(index, dtype=np.int64)
     if index.size and np.any(np.diff(index) <= 0):
         raise ValueError("gather_patches: the pixel index must be sorted and without repeats")
-    out = np.empty((len(index), p, p, c), dtype=np.float32)  # (N, P, P, C)
-    at_row = index // w
-    step = rows or window_rows(w + 2 * r, c)
-    r0 = 0
-    while r0 < h:
-        lo = int(np.searchsorted(at_row, r0))
-        if lo == len(index):
-            break
-        a = int(at_row[lo])  # the first row from r0 on with a pixel to serve
+    d = np.arange(p, dtype=np.int64)
+    offsets = (d[:, None] * wp + d[None, :]).reshape(-1)  # (P * P,) in the padded grid
+    keys = ((index // w) * wp + index % w)[:, None] + offsets[None, :]  # (N, P * P) padded-grid positions
+    uniq, inverse = np.unique(keys, return_inverse=True)  # (U,) sorted = row-major
+    del keys
+    table = np.empty((len(uniq), c), dtype=np.float32)  # (U, C)
+    bad = np.zeros(len(uniq), dtype=bool)  # raw entry == nodata in some band
+    at_row = uniq // wp  # padded-grid row of each position
+    step = rows or window_rows(wp, c)
+    for a in range(0, h, step):
         b = min(h, a + step)
-        hi = int(np.searchsorted(at_row, b))
-        raw = read_padded(source, Tile(0, a, b, 0, w), r)  # (b - a + 2r, W + 2r, C), reflected at the borders
-        local = index[lo:hi] - a * w  # (n,) flat indices in the window's unpadded grid
+        top = b if b < h else h + 2 * r  # padded rows [a, top) come from this window (the last one takes the rest)
+        lo, hi = int(np.searchsorted(at_row, a)), int(np.searchsorted(at_row, top))
+        if lo == hi:
+            continue
+        raw = read_padded(source, Tile(0, a, b, 0, w), r)  # (b - a + 2r, W + 2r, C): padded rows a .. b + 2r
+        at = (at_row[lo:hi] - a, uniq[lo:hi] % wp)  # (n,), (n,) positions in the window
         if nodata is not None and labels is not None:
-            centre = raw[r + local // w, r + local % w]  # (n, C) the pixels' own entries
-            hit = nodata_mask(centre, nodata).any(axis=1)
-            if hit.any():
-                row, col = divmod(int(index[lo + int(np.argmax(hit))]), w)
-                raise DataError(
-                    f"{where}: labelled pixel(s) hold the nodata value {nodata:g} (--data.nodata or the scene's "
-                    f"nodata), first at (row, col) ({row}, {col}), class {labels[row, col]}; they cannot be "
-                    f"classified from missing data. Set them to 0 (unlabelled) in the label map, fill the values, "
-                    f"or drop --data.nodata if {nodata:g} is a real measurement.")
+            bad[lo:hi] = nodata_mask(raw[at], nodata).any(axis=1)
         normed = np.empty_like(raw)
         normalize_into(raw, stats, nodata, normed)
         del raw
-        g = PatchGatherer(torch.from_numpy(normed), w, p)
-        out[lo:hi] = g(torch.from_numpy(local)).permute(0, 2, 3, 1).numpy()  # (n, P, P, C)
-        r0 = b
-    return out
+        table[lo:hi] = normed[at]  # (n, C)
+    patch = inverse.reshape(len(index), p * p).astype(np.int32)  # (N, P * P)
+    if labels is not None and len(index):
+        hit = bad[patch[:, (p * p) // 2]]  # (N,) the pixels' own entries (patch centres)
+        if hit.any():
+            first = int(np.argmax(hit))
+            row, col = divmod(int(index[first]), w)
+            raise DataError(
+                f"{where}: {int(hit.sum())} labelled pixel(s) hold the nodata value {nodata:g} (--data.nodata or "
+                f"the scene's nodata), first at (row, col) ({row}, {col}), class {labels[row, col]}; they cannot "
+                f"be classified from missing data. Set them to 0 (unlabelled) in the label map, fill the values, "
+                f"or drop --data.nodata if {nodata:g} is a real measurement.")
+    return table, patch
 
 
 class LabelledGatherer:
-    """Serves precomputed patches (N, P, P, C) by flat pixel index, as PatchGatherer does from the padded scene.
+    """Serves the gathered neighbourhoods by flat pixel index, as PatchGatherer does from the padded scene.
 
-    `index` (N,) sorted flat indices of the patches. Asking for a pixel that was not gathered is a ValueError
-    (a bug: every pixel the loaders serve is in the split).
+    `table` (U, C) and `patch` (N, P * P) from gather_patches; `index` (N,) their sorted flat pixels. Asking
+    for a pixel that was not gathered is a ValueError (a bug: every pixel the loaders serve is in the split).
     """
 
-    def __init__(self, patches: torch.Tensor, index: torch.Tensor) -> None:
-        self.patches, self.index = patches, index  # (N, P, P, C) float32, (N,) int64 sorted
-        self.channels = int(patches.shape[3])
+    def __init__(self, table: torch.Tensor, patch: torch.Tensor, index: torch.Tensor, patch_size: int) -> None:
+        self.table, self.patch, self.index = table, patch, index  # (U, C) float32, (N, P²) int32, (N,) int64
+        self.patch_size, self.channels = patch_size, int(table.shape[1])
 
     def to(self, device: torch.device | str) -> LabelledGatherer:
-        return LabelledGatherer(self.patches.to(device), self.index.to(device))
+        return LabelledGatherer(self.table.to(device), self.patch.to(device), self.index.to(device), self.patch_size)
 
     @property
     def device(self) -> torch.device:
-        return self.patches.device
+        return self.table.device
 
     @property
     def nbytes(self) -> int:
-        return self.patches.numel() * self.patches.element_size()
+        return sum(t.numel() * t.element_size() for t in (self.table, self.patch, self.index))
 
     def __call__(self, index: torch.Tensor) -> torch.Tensor:
         """index: (B,) int64 flat pixel indices -> (B, C, P, P) float32 (a channels-last view, as PatchGatherer)."""
         pos = torch.searchsorted(self.index, index).clamp_(max=max(0, len(self.index) - 1))  # (B,)
         if len(self.index) == 0 or not torch.equal(self.index[pos], index):
             raise ValueError("LabelledGatherer: asked for pixels outside the gathered (labelled) ones")
-        return self.patches.index_select(0, pos).permute(0, 3, 1, 2)
+        lin = self.patch.index_select(0, pos).reshape(-1)  # (B * P * P,)
+        p = self.patch_size
+        return self.table.index_select(0, lin).view(-1, p, p, self.channels).permute(0, 3, 1, 2)
 
 
 def check_option(value: object, scene: str) -> bool | str:
@@ -267,10 +281,11 @@ def serve_labelled(lazy: LazyScene, scene: Scene, modalities: tuple[str, ...], i
                 report_bands(where, name, band, outlier_bands_sampled(band, sample, nodata), nodata,
                              int(np.prod(source.shape)))
         stats[name] = training[name] if training is not None else norm_stats_from(band, mode)
-        patches = gather_patches(source, index, patch_size, stats[name], nodata, where,
-                                 labels=scene.labels if check else None)  # (N, P, P, C)
-        gatherers[name] = LabelledGatherer(torch.from_numpy(patches), torch.from_numpy(index))
-        rank_zero_info(f"{where}: {len(index):,} labelled {name} patches gathered by windows "
-                       f"({patches.nbytes / 2**20:,.0f} MiB; the {name} cube would take "
+        table, patch = gather_patches(source, index, patch_size, stats[name], nodata, where,
+                                      labels=scene.labels if check else None)  # (U, C), (N, P²)
+        gatherers[name] = g = LabelledGatherer(torch.from_numpy(table), torch.from_numpy(patch),
+                                               torch.from_numpy(index), patch_size)
+        rank_zero_info(f"{where}: the {len(index):,} labelled pixels' {name} patches gathered by windows: "
+                       f"{len(table):,} distinct pixels, {g.nbytes / 2**20:,.0f} MiB (the {name} cube would take "
                        f"{np.prod(source.shape) * 4 / 2**20:,.0f} MiB).")
     return gatherers, stats
