@@ -275,7 +275,8 @@ class MMLGNetModule(L.LightningModule):
             "trained": self.trained_state(),
             "allow_untrained": bool(self.allow_untrained),
             "variant": {k: self.hparams[k] for k in ("modalities", "head", "loss", "fusion", "text_encoder",
-                                                      "text_model", "text_pretrained", "prompt_learning")},
+                                                      "text_model", "text_pretrained", "prompt_learning",
+                                                      "prompts", "descriptions")},
             "num_test_pixels": int(confusion.sum()),
             "mmlgnet_version": mmlgnet.__version__,
         }

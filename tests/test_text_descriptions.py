@@ -116,6 +116,10 @@ def test_card_descriptions_reach_the_model_through_the_cli(tmp_path: Path) -> No
                                          prompts=class_prompts(names, "both", descriptions=desc))
     torch.testing.assert_close(cli.model.head.class_embeddings, expected)  # (re-normalised by TextHead)
     assert cli.model.hparams["class_descriptions"] == desc  # saved with the checkpoint's hyperparameters
+    import json
+
+    rec = json.loads(next((tmp_path / "runs").rglob("test_metrics.json")).read_text())
+    assert rec["variant"]["prompts"] == "both" and rec["variant"]["descriptions"] is None
     del desc["trees"]
     card2, _, _ = write_card_scene(tmp_path / "data2", extra={"class_descriptions": desc})
     with pytest.raises(ConfigError, match=r"class_descriptions: no description for class\(es\) \['trees'\]"):
