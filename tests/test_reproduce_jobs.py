@@ -171,3 +171,35 @@ def test_a_folder_owned_by_a_queued_slurm_job_is_never_cleared_then_collected(tm
         assert runs.collect() == 0 and runs.failures == []
         info = registry.read(d)
         assert info["status"] == "done" and info["wall_s"] == 12.5 and info["slurm"]["state"] == "COMPLETED"
+
+
+def test_slurm_run_job_resumes_from_last_checkpoint_and_reports_failures(tmp_path, monkeypatch):
+    """RunJob (what each SLURM array task runs), without SLURM: a restart adds --ckpt_path last.ckpt; the child
+    gets the task's CPU count and Lightning's 'interactive' switch; a failure raises with the CLI's error line."""
+    calls: list[tuple[list[str], dict[str, str]]] = []
+    rc = {"value": 0}
+
+    def fake_call(cmd, stdout, stderr, env, preexec_fn):
+        calls.append((cmd, env))
+        stdout.write(b"error: the CLI's one-line message\n" if rc["value"] else b"fine\n")
+        return rc["value"]
+
+    monkeypatch.setattr(slurm.subprocess, "call", fake_call)
+    monkeypatch.setattr(slurm, "PREEMPT_GRACE_S", 0.0)
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "3")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    out = slurm.RunJob()(["fit", "--seed_everything", "0"], str(tmp_path))
+    assert calls[-1][0][-3:] == ["fit", "--seed_everything", "0"] and out["resumed_from"] is None
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    out = slurm.RunJob()(["fit"], str(tmp_path))
+    cmd, env = calls[-1]
+    assert cmd[-3:] == ["fit", "--ckpt_path", str(tmp_path / "checkpoints" / "last.ckpt")]
+    assert out["resumed_from"] == str(tmp_path / "checkpoints" / "last.ckpt") and out["restarts"] == 1
+    assert env["SLURM_JOB_NAME"] == "interactive" and env["OMP_NUM_THREADS"] == "3"
+    log = (tmp_path / "cli.log").read_text()
+    assert "(restart 1)] start" in log and "(restart 1)] resuming from" in log  # appended, one line per start
+    for code in (1, 143):  # a plain failure, and a SIGTERM'd child with no requeue coming
+        rc["value"] = code
+        with pytest.raises(RuntimeError, match=f"exit code {code}: error: the CLI's one-line message"):
+            slurm.RunJob()(["fit"], str(tmp_path))
