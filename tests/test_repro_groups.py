@@ -93,6 +93,12 @@ def test_variants_option_keeps_only_those_of_the_groups():
     assert p.groups["openvocab"]["synthetic-quick"] == ["unseen-2"]
 
 
+def test_a_variant_outside_the_selected_groups_is_an_error_not_an_empty_plan():
+    with pytest.raises(ConfigError, match="--variants unseen-3: not in the selected --groups main text.*openvocab"):
+        plan([QUICK], groups=("main", "text"), variants=["unseen-3"])
+    assert plan([QUICK], groups=("main", "text"), variants=["linear"]).runs  # linear: main and text
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--variants", "nonsense"], "unknown variant"),
     (["--variants", "unseen-0"], "unknown variant"),

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mmlgnet.errors import ConfigError
 from mmlgnet.repro.fingerprint import SENTINEL_SEED, Fingerprint, Fingerprinter
 from mmlgnet.repro.groups import (
     DEFAULT_GROUPS,
@@ -186,7 +187,19 @@ def make_plan(settings: Sequence[Setting], variants: Sequence[str] | None, seeds
                     with_maps = maps == "all" or (maps == "first" and k == 0)
                     plan.runs.append(Run(s, v, k, with_maps, tuple(run_args(s, v, k, opts, with_maps)),
                                          overrides(v, opts), fp))
+    _check_wanted(wanted, groups, plan)
     return plan
+
+
+def _check_wanted(wanted: set[str] | None, groups: Sequence[str], plan: Plan) -> None:
+    """A --variants name that none of the selected groups holds would silently run nothing: ConfigError."""
+    listed = {n for by in plan.groups.values() for names in by.values() for n in names}
+    for name in sorted((wanted or set()) - listed):
+        homes = ["openvocab"] if name.startswith("unseen-") else [g for g, ns in GROUPS.items() if name in ns]
+        if set(homes) & set(groups) and plan.groups:
+            continue  # in a selected group: e.g. unseen-9 of a 6-class scene, or no setting was runnable
+        raise ConfigError(f"--variants {name}: not in the selected --groups {' '.join(groups)}; it belongs to "
+                          f"{' or '.join(homes) or 'no group'}: add that to --groups.")
 
 
 def plan_layout(plan: Plan) -> dict[str, object]:
