@@ -17,11 +17,10 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from mmlgnet import open_vocab
 from mmlgnet.atomic import write_json
-from mmlgnet.stream_writer import RowReader, StreamOutputs
+from mmlgnet.stream_writer import RowReader, StreamOutputs, block_rows
 
 __all__ = ["StreamRun", "start_stream"]
 
-_COUNT_ROWS = 4096  # rows per pass when counting classes in the finished map
 
 
 class StreamRun:
@@ -63,8 +62,9 @@ class StreamRun:
         pred = RowReader(files["prediction.npy"])  # (H, W) int16, read by rows
         k = len(names)
         counts = np.zeros(k + 1, dtype=np.int64)
-        for r in range(0, pred.shape[0], _COUNT_ROWS):
-            counts += np.bincount(np.asarray(pred[r:r + _COUNT_ROWS]).reshape(-1), minlength=k + 1)[:k + 1]
+        step = block_rows(pred.shape[1])
+        for r in range(0, pred.shape[0], step):
+            counts += np.bincount(pred[r:r + step].reshape(-1), minlength=k + 1)[:k + 1]
         write_json(self.outputs.out / "maps.json", {
             "scene": scene.name, "shape": [scene.height, scene.width], "class_names": names,
             "streamed": {"reason": self.plan.reason, "tile": self.plan.grid.side, "tiles": len(self.plan.grid),

@@ -28,9 +28,14 @@ from numpy.lib.format import open_memmap
 
 from mmlgnet.atomic import write_json
 
-__all__ = ["RowReader", "StreamOutputs"]
+__all__ = ["RowReader", "StreamOutputs", "block_rows"]
 
-_ROWS_PER_WRITE = 1024  # rows per GeoTIFF window when converting the finished maps (bounded memory)
+_BLOCK_PIXELS = 2**22  # pixels per block of rows when reading the finished maps back (4 M: ~16 MiB float32)
+
+
+def block_rows(width: int) -> int:
+    """Rows per block of about _BLOCK_PIXELS pixels: memory bounded however wide the scene is."""
+    return max(1, _BLOCK_PIXELS // max(1, width))
 
 
 class RowReader:
@@ -154,9 +159,9 @@ class StreamOutputs:
 
             files["prediction.tif"] = georef.write_class_tif(
                 self.out / "prediction.tif", pred, crs, transform, class_names, palette,
-                "predicted class (0 = nodata/unclassified)", rows_per_write=_ROWS_PER_WRITE)
+                "predicted class (0 = nodata/unclassified)", rows_per_write=block_rows(self.shape[1]))
             files["confidence.tif"] = georef.write_float_tif(
-                self.out / "confidence.tif", conf, crs, transform, "softmax maximum", rows_per_write=_ROWS_PER_WRITE)
+                self.out / "confidence.tif", conf, crs, transform, "softmax maximum", rows_per_write=block_rows(self.shape[1]))
         del pred, conf
         for partial, name in ((self.pred_path, "prediction.npy"), (self.conf_path, "confidence.npy")):
             partial.replace(self.out / name)
