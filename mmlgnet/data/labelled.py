@@ -238,6 +238,7 @@ def windowed_reason(mode: bool | str, scene: str, modalities: tuple[str, ...], l
     the RAM, as streaming prediction); only scene cards can be read by window.
     """
     if mode is True:
+        rank_zero_info(f"Scene {scene}: loaded in memory (--data.scene_in_memory true).")
         return None
     if not is_card(scene):
         return None
