@@ -24,7 +24,7 @@ test: $(STAMP)
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m mmlgnet fit --config configs/demo.yaml
 
-# The result tables (python -m mmlgnet.reproduce --help). QUICK=1: synthetic scene, tiny model, 2 seeds, < 1 min
+# The result tables (python -m mmlgnet.reproduce --help). QUICK=1: synthetic scene, tiny model, 2 seeds, groups main + text (~8-15 min on 2 cores with JOBS=2)
 # on 2 CPU cores. SEEDS=N overrides the seed count (default 5; 2 in quick mode), JOBS=N runs N at once (one GPU
 # each), ARGS='...' passes more options (e.g. ARGS='--launcher slurm --slurm-partition gpu --no-wait').
 reproduce-tables: $(STAMP)
