@@ -30,7 +30,9 @@ from mmlgnet.errors import ConfigError
 
 __all__ = ["IN_MEMORY_FACTOR", "StreamPlan", "default_budget_mb", "plan_stream"]
 
-IN_MEMORY_FACTOR = 4  # peak RSS of the in-memory predict path / the served cubes' float32 bytes (measured, issue 10)
+# Peak RSS of the in-memory predict path over the served cubes' float32 bytes: measured 2.16x at 1.15 GiB after the
+# issue-8 memory work (benchmarks/RESULTS.md, was 3.2x); 2.5 keeps a margin for the map writer and the runtime.
+IN_MEMORY_FACTOR = 2.5
 STREAM_CHOICES = ("auto", "always", "never")
 
 
