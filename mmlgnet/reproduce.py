@@ -13,11 +13,13 @@ import platform
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from mmlgnet.atomic import write_json
 from mmlgnet.console import configure_console, debug_enabled
-from mmlgnet.data.splits import SplitError, parse_protocol
+from mmlgnet.data.splits import parse_protocol
 from mmlgnet.errors import UserError
 from mmlgnet.repro.dispatch import Dispatch
 from mmlgnet.repro.executors import EXECUTORS, Subprocess, sigterm_as_interrupt
@@ -58,6 +60,9 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+T = TypeVar("T")
+
+
 def _epochs(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -65,27 +70,24 @@ def _epochs(text: str) -> int:
     return value
 
 
-def _protocol(text: str) -> str:
-    try:
-        parse_protocol(text)
-    except SplitError as e:
-        raise argparse.ArgumentTypeError(str(e)) from e
-    return text
+def _user_checked(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse `type=`: `parse(text)`, its UserError turned into argparse's usage error (exit 2, option named)."""
+    def check(text: str) -> T:
+        try:
+            return parse(text)
+        except UserError as e:
+            raise argparse.ArgumentTypeError(str(e)) from e
+    return check
 
 
-def _variant(text: str) -> str:
-    try:
-        variant(text)
-    except UserError as e:
-        raise argparse.ArgumentTypeError(str(e)) from e
-    return text
+def _kept(validate: Callable[[str], object]) -> Callable[[str], str]:
+    """`validate(text)` for its errors only; the option keeps the text."""
+    return lambda text: (validate(text), text)[1]
 
 
-def _weights(text: str) -> tuple[str, str]:
-    try:
-        return next(iter(parse_weights([text]).items()))
-    except UserError as e:
-        raise argparse.ArgumentTypeError(str(e)) from e
+_protocol = _user_checked(_kept(parse_protocol))  # SplitError is a UserError
+_variant = _user_checked(_kept(variant))
+_weights = _user_checked(lambda text: next(iter(parse_weights([text]).items())))
 
 
 def _seconds(text: str) -> float:
