@@ -13,6 +13,7 @@ import numpy as np
 import scipy.io
 import scipy.sparse
 
+from mmlgnet.data.byte_sizes import check_mat_size
 from mmlgnet.data.download import DataError, MissingDataError
 from mmlgnet.data.rasters import as_cube, as_label_map
 
@@ -47,8 +48,9 @@ def _missing_key(path: Path, key: str, present: list[str]) -> MatKeyError:
     )
 
 
-_HOW = ("The file is empty, truncated or corrupt, or not a MATLAB file. Delete it and fetch it again (pass "
-        "--data.download true), or re-export it with MATLAB `save` (v5 or -v7.3) or scipy.io.savemat.")
+_REFETCH = ("Delete it and fetch it again (pass --data.download true), or re-export it with MATLAB `save` (v5 or "
+            "-v7.3) or scipy.io.savemat.")
+_HOW = f"The file is empty, truncated or corrupt, or not a MATLAB file. {_REFETCH}"
 # A MATLAB class an image or label array cannot have (v7.3 stores them as datasets with this attribute).
 _NOT_NUMERIC = {"char": "text", "cell": "a cell array", "struct": "a struct", "function_handle": "a function handle"}
 _KIND = {"c": "complex numbers", "O": "a cell array or object references", "V": "a struct or compound record "
@@ -56,7 +58,8 @@ _KIND = {"c": "complex numbers", "O": "a cell array or object references", "V": 
 
 
 def mat_version(path: Path) -> Literal["5", "7.3"]:
-    """'7.3' for an HDF5 file, '5' otherwise; a DataError for a missing, empty or broken v7.3 file."""
+    """'7.3' for an HDF5 file, '5' otherwise; a DataError for a missing, empty or broken v7.3 file, and for a
+    file whose size is not what its structure declares (byte_sizes.check_mat_size: truncated or padded)."""
     path = Path(path)
     if not path.is_file():
         raise MissingDataError(f"{path}: no such file. Put it there, or pass --data.download true to fetch it.")
@@ -68,9 +71,11 @@ def mat_version(path: Path) -> Literal["5", "7.3"]:
     except OSError as err:
         raise DataError(f"{path}: cannot open the file ({err}); check its permissions.") from err
     if h5py.is_hdf5(path):
+        check_mat_size(path, "7.3", _REFETCH)
         return "7.3"
     if head == b"MATLAB 7.3 MAT-file":
         raise DataError(f"{path}: MATLAB v7.3 header but no readable HDF5 body after it. {_HOW}")
+    check_mat_size(path, "5", _REFETCH)
     return "5"
 
 

@@ -14,6 +14,7 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
+from mmlgnet.data.byte_sizes import check_envi, load_npy
 from mmlgnet.data.download import DataError, MissingDataError
 from mmlgnet.data.envi_roi import read_envi_roi
 from mmlgnet.data.matfiles import read_mat
@@ -122,6 +123,7 @@ def _read_gdal(path: Path, bands: Sequence[int] | None, native: bool, one_band: 
         with warnings.catch_warnings(), rasterio.Env(**cache):
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with rasterio.open(source) as ds:
+                check_envi(path, source, ds)  # before any read: GDAL fills a short ENVI binary with zeros
                 if one_band and ds.count != 1:
                     raise _not_one_band(path, None, ds.count)
                 idx = _band_indices(path, ds.count, bands)
@@ -157,11 +159,7 @@ def _read_array(path: Path, ext: str, key: str | None) -> np.ndarray:
             raise DataError(f"{path}: a .mat file holds named variables; give the one to read as `key` (in a scene "
                             f"card: {{path: {path.name}, key: NAME}}).")
         return read_mat(path, key)
-    try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
-        raise DataError(f"{path}: cannot read the .npy file ({err}). It is empty, truncated, corrupt or holds "
-                        f"Python objects; save the array again with numpy.save.") from err
+    return load_npy(path)
 
 
 def _as_hwc(path: Path, key: str | None, array: np.ndarray, bands: Sequence[int] | None) -> np.ndarray:

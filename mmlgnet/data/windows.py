@@ -29,6 +29,7 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
+from mmlgnet.data.byte_sizes import check_envi, load_npy
 from mmlgnet.data.download import DataError
 from mmlgnet.data.matfiles import has_matlab_header, hdf5_variable, mat_version, read_mat
 from mmlgnet.data.rasters import where
@@ -118,6 +119,11 @@ class GdalSource(WindowSource):
         self._ds: Any = None
         self._pid = -1
         ds = self._open()
+        try:
+            check_envi(path, self.file, ds)  # at open time: GDAL would fill a short ENVI binary's windows with zeros
+        except DataError:
+            self.close()
+            raise
         self.band_index = _band_indices(path, ds.count, bands)  # 0-based file bands
         self.dtype = np.dtype(ds.dtypes[self.band_index[0]])
         _check_dtype(path, None, self.dtype)
@@ -239,12 +245,7 @@ def open_raster(path: str | Path, key: str | None = None, bands: Sequence[int] |
     if ext in GDAL_EXTENSIONS or ext == ".hdr":
         return GdalSource(path, bands)
     if ext == ".npy":
-        try:
-            array = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError, EOFError) as err:
-            raise DataError(f"{path}: cannot read the .npy file ({err}). It is empty, truncated, corrupt or holds "
-                            f"Python objects; save the array again with numpy.save.") from err
-        return ArraySource(path, None, array, bands, whole_file=False)
+        return ArraySource(path, None, load_npy(path), bands, whole_file=False)
     if key is None:
         raise DataError(f"{path}: a .mat file holds named variables; give the one to read as `key` (in a scene "
                         f"card: {{path: {path.name}, key: NAME}}).")
