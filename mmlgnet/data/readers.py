@@ -179,8 +179,9 @@ def read_raster(path: str | Path, key: str | None = None, bands: Sequence[int] |
 
     .tif/.tiff/.vrt/.img/... -> rasterio (GDAL); .hdr -> the ENVI data file beside the header; .mat -> the
     variable `key` (required); .npy -> memory-mapped. `bands`: 1-based band numbers to keep, in that order.
-    Every problem (missing file, corrupt bytes, unknown extension, wrong rank, non-numeric dtype, bad band
-    number, .mat without key) is a DataError naming the file, what was expected and the fix.
+    Every problem (missing file, corrupt bytes, a file size other than its header declares (byte_sizes),
+    unknown extension, wrong rank, non-numeric dtype, bad band number, .mat without key) is a DataError naming
+    the file, what was expected and the fix.
     """
     return _read(Path(path), key, bands, SUPPORTED, native=False)
 
