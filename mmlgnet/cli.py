@@ -13,7 +13,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.plugins.layer_sync import LayerSync
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from mmlgnet import checkpoints, console, open_vocab
+from mmlgnet import checkpoints, console, open_vocab, outputs
 from mmlgnet.atomic import default_file_mode
 from mmlgnet.data.datamodule import HSILidarDataModule
 from mmlgnet.errors import UntrainedModelError
@@ -105,6 +105,12 @@ class MMLGNetCLI(LightningCLI):
             explicit = parser.parse_args(args, defaults=False)
         given = (explicit.get(sub) or {}).get("model") or {}
         checkpoints.check_options(ckpt_path, checkpoints.plain(given), saved)
+
+    def before_instantiate_classes(self) -> None:
+        """Every output folder is checked before anything is built or computed (mmlgnet.outputs): exit 2 at start."""
+        sub = self.config.get("subcommand")
+        if sub:
+            outputs.check_cli_outputs(self.config[sub], sub)
 
     def after_instantiate_classes(self) -> None:
         open_vocab.check_subcommand(self.subcommand, self.model)  # --model.predict_class_names: predict only
