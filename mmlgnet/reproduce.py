@@ -21,6 +21,7 @@ from mmlgnet.atomic import write_json
 from mmlgnet.console import configure_console, debug_enabled
 from mmlgnet.data.splits import parse_protocol
 from mmlgnet.errors import UserError
+from mmlgnet.outputs import check_output_dir
 from mmlgnet.repro.dispatch import Dispatch
 from mmlgnet.repro.executors import EXECUTORS, Subprocess, sigterm_as_interrupt
 from mmlgnet.repro.fingerprint import versions
@@ -39,6 +40,7 @@ from mmlgnet.repro.plan import (
     protocol_slug,
 )
 from mmlgnet.repro.registry import Registry, summary
+from mmlgnet.repro.weights import check_files, duplicates
 from mmlgnet.tables import collect, write_tables
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,11 +48,18 @@ __all__ = ["MUUFL_PROTOCOLS", "SCENES", "VARIANTS", "availability", "main", "pla
 availability = DataCheck()  # (scene, root) -> (runnable, HSI cube present, reason); used by the notebook
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 (seeds 0..N-1 are run), got {value}")
-    return value
+def _at_least_one(meaning: str = "") -> Callable[[str], int]:
+    """An argparse `type=` for an integer >= 1; `meaning` (what N is) goes into its message."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"must be at least 1{f' ({meaning})' if meaning else ''}, got {value}")
+        return value
+    parse.__name__ = "int"  # argparse's message for a non-number: "invalid int value: 'x'"
+    return parse
+
+
+_positive_int = _at_least_one()
 
 
 def _non_negative_int(text: str) -> int:
@@ -120,7 +129,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--text-weights", nargs="+", type=_weights, default=[], metavar="NAME=PATH",
                    help=f"CLIP weights for the text group ({', '.join(WEIGHTS)}): a file, or `hub` to download; "
                    "a variant whose weights are not given is listed as absent, with the reason")
-    p.add_argument("--seeds", type=_positive_int, default=None, help="seeds 0..N-1 (default 5; 2 with --quick)")
+    p.add_argument("--seeds", type=_at_least_one("seeds 0..N-1 are run"), default=None,
+                   help="seeds 0..N-1 (default 5; 2 with --quick)")
     p.add_argument("--epochs", type=_epochs, default=None, help="override trainer.max_epochs of the configs")
     p.add_argument("--muufl-protocols", nargs="+", type=_protocol, default=list(MUUFL_PROTOCOLS),
                    help="MUUFL split protocols, one table row group each")
@@ -139,7 +149,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--launcher", choices=["auto", *EXECUTORS, "slurm"], default="auto",
                    help="run each fit in this process, in a subprocess (isolates failures), or as a SLURM job "
                    "(submitit; see --slurm-*); auto: in-process with --quick and --jobs 1, subprocess otherwise")
-    p.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+    p.add_argument("--jobs", type=_at_least_one("the number of runs at once; 1 runs them one after another"),
+                   default=1, metavar="N",
                    help="local launchers: N runs at once, each a subprocess with its own GPU (round robin over the "
                    "visible ones) and an equal share of the CPU cores (pinned; OMP_NUM_THREADS)")
     slurm = p.add_argument_group("SLURM (--launcher slurm)")
@@ -176,7 +187,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if given:
             p.error(f"{', '.join(given)} only apply with --launcher slurm (the launcher is {ns.launcher})")
     ns.slurm_folder = ns.slurm_folder or ns.results / ".slurm"
+    twice = duplicates(ns.text_weights)
+    if twice:
+        p.error(twice)
     return ns
+
+
+def preflight(args: argparse.Namespace) -> None:
+    """Before the plan and any run: the output folders can be written, SLURM is there when it will be used,
+    and every --text-weights file loads (a UserError naming the option otherwise: exit 2)."""
+    check_output_dir(args.results, "--results")
+    if args.launcher == "slurm" and not (args.dry_run or args.tables_only):
+        check_output_dir(args.slurm_folder, "--slurm-folder")
+        from mmlgnet.repro.slurm import require_commands
+
+        require_commands()
+    check_files(args.text_weights)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
-        print(f"[reproduce] interrupted ({e or 'Ctrl-C'}): the current run is marked interrupted", file=sys.stderr)
+        # str(e): "signal SIGTERM" from our handler; empty for a plain Ctrl-C (an exception object is always true)
+        print(f"[reproduce] interrupted ({str(e) or 'Ctrl-C'}): the current run is marked interrupted", file=sys.stderr)
         return 130
 
 
@@ -199,6 +226,7 @@ def reproduce(args: argparse.Namespace, command: str) -> int:
     if args.quick:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the quick mode needs no weights
     start = time.time()
+    preflight(args)
     plan = plan_of(args)
     for line in plan.skipped:
         print(f"[reproduce] {line}", flush=True)

@@ -17,6 +17,7 @@ from mmlgnet.repro.fingerprint import SENTINEL_SEED, Fingerprint, Fingerprinter
 from mmlgnet.repro.groups import (
     DEFAULT_GROUPS,
     GROUPS,
+    UNSEEN,
     VARIANTS,
     Variant,
     group_variants,
@@ -158,6 +159,7 @@ def make_plan(settings: Sequence[Setting], variants: Sequence[str] | None, seeds
     weights = dict(opts.weights)
     wanted = None if variants is None else set(variants)
     plan = Plan()
+    classes: dict[str, int] = {}  # slug -> class count, of the settings whose open-vocabulary ids were listed
     for s in settings:
         ok, has_hsi, reason = available(s.scene, opts.data_root)
         if not ok:
@@ -165,8 +167,10 @@ def make_plan(settings: Sequence[Setting], variants: Sequence[str] | None, seeds
             continue
         seen: dict[str, str] = {}  # full fingerprint -> the variant that runs it
         for group in groups:
-            names = [n for n in group_variants(group, _num_classes(s, opts, fingerprinter, group, wanted))
-                     if wanted is None or n in wanted]
+            n_classes = _num_classes(s, opts, fingerprinter, group, wanted)
+            if n_classes:
+                classes[s.slug] = n_classes
+            names = [n for n in group_variants(group, n_classes) if wanted is None or n in wanted]
             plan.groups.setdefault(group, {})[s.slug] = names
             for name in names:
                 if (s.slug, name) in plan.absent or any(r.setting == s and r.variant.name == name for r in plan.runs) \
@@ -188,7 +192,26 @@ def make_plan(settings: Sequence[Setting], variants: Sequence[str] | None, seeds
                     plan.runs.append(Run(s, v, k, with_maps, tuple(run_args(s, v, k, opts, with_maps)),
                                          overrides(v, opts), fp))
     _check_wanted(wanted, groups, plan)
+    _check_class_ids(wanted, classes, plan)
     return plan
+
+
+def _check_class_ids(wanted: set[str] | None, classes: dict[str, int], plan: Plan) -> None:
+    """`--variants unseen-<k>` with k past every setting's class count would silently run nothing: ConfigError.
+    A k that only some settings have is skipped, with the reason, at the others."""
+    for name in sorted(wanted or set(), key=lambda n: (len(n), n)):
+        m = UNSEEN.fullmatch(name)
+        if not m or not classes:
+            continue
+        k = int(m.group(1))
+        short = {slug: n for slug, n in classes.items() if k > n}
+        if len(short) == len(classes):
+            counts = ", ".join(f"{slug} has {n}" for slug, n in classes.items())
+            raise ConfigError(f"--variants {name}: there is no class {k} to hold out ({counts} classes). Give "
+                              f"unseen-<k> with k from 1 to the scene's class count (e.g. unseen-1 .. "
+                              f"unseen-{max(classes.values())}).")
+        plan.skipped += [f"{slug} / {name}: skipped ({slug} has {n} classes, no class {k})"
+                         for slug, n in short.items()]
 
 
 def _check_wanted(wanted: set[str] | None, groups: Sequence[str], plan: Plan) -> None:
@@ -197,7 +220,7 @@ def _check_wanted(wanted: set[str] | None, groups: Sequence[str], plan: Plan) ->
     for name in sorted((wanted or set()) - listed):
         homes = ["openvocab"] if name.startswith("unseen-") else [g for g, ns in GROUPS.items() if name in ns]
         if set(homes) & set(groups) and plan.groups:
-            continue  # in a selected group: e.g. unseen-9 of a 6-class scene, or no setting was runnable
+            continue  # in a selected group: unseen-<k> past a scene's classes (_check_class_ids), or none runnable
         raise ConfigError(f"--variants {name}: not in the selected --groups {' '.join(groups)}; it belongs to "
                           f"{' or '.join(homes) or 'no group'}: add that to --groups.")
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -63,6 +64,20 @@ class SlurmOptions:
             params["additional_parameters"] = dict(self.extra)
         ex.update_parameters(**params)
         return ex
+
+
+#: what the launcher runs here: sbatch submits, srun (submitit refuses to start without it) runs, squeue follows
+COMMANDS = ("sbatch", "srun", "squeue")
+
+
+def require_commands() -> None:
+    """ConfigError naming the SLURM commands missing on PATH (else submitit ends in a RuntimeError traceback)."""
+    missing = [c for c in COMMANDS if shutil.which(c) is None]
+    if missing:
+        raise ConfigError(f"--launcher slurm: {', '.join(missing)} not found on PATH (SLURM is not installed or not "
+                          "loaded here). Run reproduce where SLURM's commands work (a login node, e.g. after "
+                          "`module load slurm`), start a single-node test cluster on this machine with "
+                          "`make slurm-localhost` (root, apt-get), or run locally with --launcher subprocess / --jobs N.")
 
 
 def parse_extra(items: Sequence[str]) -> dict[str, str]:
