@@ -158,7 +158,8 @@ def test_fingerprint_hashes_a_local_weights_file_also_behind_a_preset_name(tmp_p
     fp = {v: Fingerprinter().of_config({"data": {"scene": "synthetic"}, "model": {"text_pretrained": v}})
           for v in (f"remoteclip:{ckpt}", str(ckpt), "remoteclip", None)}
     assert fp[f"remoteclip:{ckpt}"].payload["weights"]["model.text_pretrained"]["size"] == 10
-    assert fp[str(ckpt)].payload["weights"] and not fp["remoteclip"].payload["weights"] and not fp[None].payload["weights"]
+    assert fp[str(ckpt)].payload["weights"] and not fp[None].payload["weights"]
+    assert fp["remoteclip"].payload["weights"]["model.text_pretrained"]["kind"] == "hub"  # revision + sha256 (issue 15)
     _write(ckpt, "weights v2")  # same size, other bytes
     again = Fingerprinter().of_config({"data": {"scene": "synthetic"}, "model": {"text_pretrained": f"remoteclip:{ckpt}"}})
     assert again != fp[f"remoteclip:{ckpt}"]

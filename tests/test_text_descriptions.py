@@ -134,3 +134,22 @@ def test_descriptions_with_coop_is_refused() -> None:
     with pytest.raises(ConfigError, match="--model.prompts descriptions with --model.prompt_learning coop"):
         MMLGNetModule(num_classes=2, class_names=["grass", "trees"], text_model="mmlgnet-tiny", text_pretrained=None,
                       prompts="descriptions", prompt_learning="coop")
+
+
+def test_a_descriptions_file_describing_a_class_the_scene_lacks_is_refused(tmp_path: Path) -> None:
+    """The rule of a card's class_descriptions (an unknown class is refused) holds for --model.descriptions."""
+    from mmlgnet.module import MMLGNetModule
+
+    path = tmp_path / "other_scene.yaml"
+    path.write_text(yaml.safe_dump({"Trees": ["crowns."], "Road": ["a strip."], "Lava": ["hot rock."]}))
+    with pytest.raises(ConfigError) as info:
+        prompts_for(["Trees", "Road"], "descriptions", option=str(path))
+    msg = str(info.value)
+    assert str(path) in msg and "['Lava']" in msg and "['Trees', 'Road']" in msg
+    with pytest.raises(ConfigError, match=r"describes class\(es\) \['Lava'\]"):
+        MMLGNetModule(num_classes=2, class_names=["Trees", "Road"], text_model="mmlgnet-tiny", text_pretrained=None,
+                      prompts="both", descriptions=str(path))
+    path.write_text(yaml.safe_dump({"trees": ["crowns."], "ROAD": ["a strip."]}))  # names match case-insensitively
+    assert prompts_for(["Trees", "Road"], "descriptions", option=str(path)) == [["crowns."], ["a strip."]]
+    few = make_synthetic_scene(height=8, width=8, num_classes=4).class_names  # the shipped 16-class set, unasked
+    assert len(prompts_for(list(few), "descriptions", scene_name="synthetic")) == 4

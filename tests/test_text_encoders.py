@@ -80,7 +80,7 @@ def test_cache_keys_differ_between_backends_and_weights() -> None:
     st_untrained = encoders.make_encoder("sentence_transformers", MINILM, None).identity(rows)
     clip = encoders.make_encoder("open_clip", "mmlgnet-tiny", None).identity(rows)
     assert len({str(st_trained), str(st_untrained), str(clip)}) == 3
-    assert st_trained["pretrained"]["weights"]  # the weights file's size and mtime are in the key
+    assert st_trained["pretrained"]["sha256"]  # the model folder's content is in the key
 
 
 @needs_minilm

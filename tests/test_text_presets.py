@@ -1,11 +1,14 @@
 """Remote-sensing CLIP presets: checkpoints written in each preset's file format from a randomly initialised
-(tiny) open_clip model load through the preset by its authors' recipe; offline without a file fails fast."""
+(tiny) open_clip model load through the preset by its authors' recipe (activation, strictness); the recipe
+table matches the upstream repositories; offline without a file fails fast with `hf download` instructions."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import open_clip
 import pytest
@@ -16,6 +19,7 @@ from mmlgnet.errors import ConfigError
 from mmlgnet.text import presets
 from mmlgnet.text.embeddings import class_text_embeddings
 from mmlgnet.text.openclip_encoder import ClipWeightsError
+from mmlgnet.text.weights_id import weights_identity
 
 TINY = "mmlgnet-tiny"
 NAMES = ["Trees", "Road"]
@@ -50,7 +54,20 @@ def test_remoteclip_plain_state_dict_loads_strictly(tmp_path: Path) -> None:
         _embed(f"remoteclip:{tmp_path / 'partial.pt'}", tmp_path / "cache")
 
 
-def test_georsclip_loads_non_strictly_into_quickgelu_and_logs_what_did_not_load(tmp_path: Path, caplog) -> None:
+def publish_tiny(monkeypatch: pytest.MonkeyPatch, name: str, activation: presets.Activation) -> None:
+    """Let preset `name` publish the tiny architecture with `activation` (as it publishes ViT-B-32 & co)."""
+    preset = presets.PRESETS[name]
+    monkeypatch.setitem(presets.PRESETS, name, dataclasses.replace(
+        preset, activations=(*preset.activations, (TINY, activation))))
+
+
+def _activation(model: Any) -> type:
+    return type(model.transformer.resblocks[0].mlp.gelu)  # the text tower's activation module
+
+
+def test_georsclip_loads_non_strictly_by_its_recipe_and_logs_what_did_not_load(
+        tmp_path: Path, caplog, monkeypatch: pytest.MonkeyPatch) -> None:
+    publish_tiny(monkeypatch, "georsclip", "quick_gelu")  # as RS5M's ViT-B-32: built from the OpenAI model
     model = _model(quick_gelu=True)
     sd = {k: v for k, v in model.state_dict().items() if not k.startswith("visual.")}  # no image tower
     sd["extra.unused"] = torch.zeros(1)
@@ -68,6 +85,52 @@ def test_georsclip_loads_non_strictly_into_quickgelu_and_logs_what_did_not_load(
     torch.save(sd, tmp_path / "no_text.pt")
     with pytest.raises(ClipWeightsError, match="text-tower"):  # a missing TEXT key is refused
         _embed(f"georsclip:{tmp_path / 'no_text.pt'}", tmp_path / "cache2")
+
+
+#: The recipes read in the upstream repositories (see mmlgnet.text.presets): (preset, arch) -> activation.
+UPSTREAM = {
+    ("georsclip", "ViT-B-32"): "quick_gelu",  # RS5M inference.py: "ViT-B/32", pretrained="openai"
+    ("georsclip", "ViT-H-14"): "gelu",  # RS5M inference.py: "ViT-H/14", pretrained="laion2b_s32b_b79k"
+    ("remoteclip", "ViT-B-32"): "quick_gelu",  # RemoteCLIP retrieval.py: pretrained='openai'
+    ("remoteclip", "ViT-L-14"): "quick_gelu",
+    ("remoteclip", "RN50"): "quick_gelu",
+    ("skyclip", "ViT-B-32"): "gelu",  # SkyScript notebooks: --force-quick-gelu only for ViT-L-14
+    ("skyclip", "ViT-L-14"): "quick_gelu",
+}
+
+
+@pytest.mark.parametrize("name,arch", list(UPSTREAM))
+def test_each_published_architecture_has_the_upstream_recipe(name: str, arch: str) -> None:
+    preset = presets.PRESETS[name]
+    recipe = presets.recipe(preset, arch)
+    assert recipe.activation == UPSTREAM[name, arch]
+    assert recipe.create_kwargs() == {"force_quick_gelu": UPSTREAM[name, arch] == "quick_gelu"}
+    assert recipe.strict is (name != "georsclip")  # RS5M loads with strict=False, the others strictly
+    assert recipe.key() == {"arch": arch, "activation": UPSTREAM[name, arch], "strict": recipe.strict}
+    assert {"remoteclip": "RemoteCLIP", "georsclip": "RS5M", "skyclip": "SkyScript"}[name] in recipe.source
+    assert not (open_clip.get_model_config(arch) or {}).get("quick_gelu")  # so force_quick_gelu=False is GELU
+    assert sorted(preset.archs) == sorted(a for n, a in UPSTREAM if n == name)
+
+
+@pytest.mark.parametrize("activation,module", [("gelu", torch.nn.GELU), ("quick_gelu", open_clip.transformer.QuickGELU)])
+def test_the_model_is_built_with_the_recipe_activation(activation: presets.Activation, module: type, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    publish_tiny(monkeypatch, "georsclip", activation)
+    model = _model(quick_gelu=activation == "quick_gelu")
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    loaded = presets.load(presets.PRESETS["georsclip"], str(tmp_path / "w.pt"), TINY)
+    assert _activation(loaded) is module
+    torch.testing.assert_close(_expected(loaded.eval()), _expected(model), rtol=1e-5, atol=1e-5)
+
+
+def test_an_unpublished_architecture_gets_its_own_config_activation(tmp_path: Path, caplog) -> None:
+    recipe = presets.recipe(presets.PRESETS["remoteclip"], TINY)
+    assert recipe.activation == "gelu" and "no published remoteclip recipe" in recipe.source
+    assert presets.recipe(presets.PRESETS["georsclip"], "ViT-B-32-quickgelu").activation == "quick_gelu"
+    torch.save(_model().state_dict(), tmp_path / "w.pt")
+    caplog.set_level(logging.WARNING, logger="mmlgnet.text.presets")
+    assert _activation(presets.load(presets.PRESETS["remoteclip"], str(tmp_path / "w.pt"), TINY)) is torch.nn.GELU
+    assert "not one of the published architectures" in caplog.text and "GELU" in caplog.text
 
 
 def test_skyclip_training_checkpoint_with_module_prefix(tmp_path: Path) -> None:
@@ -96,8 +159,8 @@ def empty_hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("preset,needle", [
-    ("remoteclip", "huggingface-cli download chendelong/RemoteCLIP RemoteCLIP-ViT-B-32.pt"),
-    ("georsclip", "huggingface-cli download Zilun/GeoRSCLIP ckpt/RS5M_ViT-B-32.pt"),
+    ("remoteclip", "`hf download chendelong/RemoteCLIP RemoteCLIP-ViT-B-32.pt`"),
+    ("georsclip", "`hf download Zilun/GeoRSCLIP ckpt/RS5M_ViT-B-32.pt`"),
     ("skyclip", "SkyCLIP_ViT_B32_top50pct.zip"),
 ])
 def test_offline_without_a_file_fails_fast_with_instructions(preset, needle, tmp_path: Path, empty_hf_cache) -> None:
@@ -107,6 +170,7 @@ def test_offline_without_a_file_fails_fast_with_instructions(preset, needle, tmp
     assert time.monotonic() - start < 10
     msg = str(info.value)
     assert needle in msg and f"--model.text_pretrained {preset}:/path/to/" in msg
+    assert "huggingface-cli" not in msg  # huggingface_hub 2.x ships only `hf`
 
 
 def test_hub_preset_downloads_into_the_hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -124,7 +188,8 @@ def test_hub_preset_downloads_into_the_hf_cache(tmp_path: Path, monkeypatch: pyt
         return str(tmp_path / "weights.pt")
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
-    monkeypatch.setattr("mmlgnet.text.openclip_encoder.offline", lambda host: False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     preset = presets.PRESETS["remoteclip"]
     loaded = presets.load(preset, None, TINY)
     assert calls == [("chendelong/RemoteCLIP", "RemoteCLIP-mmlgnet-tiny.pt", True),
@@ -137,8 +202,24 @@ def test_preset_architecture_and_cache_key(tmp_path: Path) -> None:
         class_text_embeddings(NAMES, model_name="ViT-B-16", pretrained="remoteclip", cache_dir=tmp_path)
     path = tmp_path / "w.pt"
     path.write_bytes(b"x")
-    first = presets.identity(f"georsclip:{path}")
+    first = weights_identity(f"georsclip:{path}", "ViT-B-32")
     path.write_bytes(b"xy")
-    assert presets.identity(f"georsclip:{path}") != first  # the file's content changes the cache key
-    assert presets.identity("remoteclip") != presets.identity("georsclip")
+    assert weights_identity(f"georsclip:{path}", "ViT-B-32") != first  # the file's content changes the cache key
     assert presets.parse("openai") is None and presets.parse(None) is None
+
+
+def test_check_weights_file(tmp_path: Path) -> None:
+    preset = presets.PRESETS["remoteclip"]
+    model = _model()
+    torch.save(model.state_dict(), tmp_path / "plain.pt")
+    presets.check_weights_file(preset, tmp_path / "plain.pt")
+    torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, tmp_path / "train.pt")
+    presets.check_weights_file(presets.PRESETS["skyclip"], tmp_path / "train.pt")
+    with pytest.raises(ClipWeightsError, match="no such file"):
+        presets.check_weights_file(preset, tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(ClipWeightsError, match="not a readable PyTorch checkpoint"):
+        presets.check_weights_file(preset, tmp_path / "junk.pt")
+    torch.save({"visual.proj": torch.zeros(2)}, tmp_path / "visual.pt")
+    with pytest.raises(ClipWeightsError, match="without a CLIP text tower"):
+        presets.check_weights_file(preset, tmp_path / "visual.pt")

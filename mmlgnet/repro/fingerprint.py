@@ -51,7 +51,6 @@ SEED_PLACEHOLDER = "<seed>"
 SENTINEL_SEED = 1_234_567_891
 #: LightningCLI warns when given args while sys.argv holds other ones: in-process calls do that on purpose.
 IN_PROCESS_ARGS_WARNING = r"LightningCLI's args parameter is intended"
-PRETRAINED_KEYS = ("model.text_pretrained",)  # a local weights file is hashed too
 
 
 @dataclass(frozen=True)
@@ -108,7 +107,7 @@ class Fingerprinter:
         payload = {
             "config": normalise(cfg),
             "data": self.data_identity(cfg),
-            "weights": {k: self.file_identity(f) for k in PRETRAINED_KEYS if (f := weights_file(_get(cfg, k)))},
+            "weights": text_weights(cfg),
             "versions": versions(),
         }
         full = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -169,17 +168,30 @@ def versions() -> dict[str, str]:
     import lightning
     import torch
 
-    return {"mmlgnet": mmlgnet.__version__, "torch": str(torch.__version__), "lightning": lightning.__version__}
+    return {"mmlgnet": mmlgnet.__version__, "torch": str(torch.__version__), "lightning": lightning.__version__,
+            **text_versions()}
 
 
-def weights_file(value: Any) -> Path | None:
-    """The local weights file a `text_pretrained` value names: a path, or a preset's `name:/path` (else None)."""
-    if not isinstance(value, str):
-        return None
-    for candidate in (value, value.partition(":")[2]):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    return None
+def text_versions() -> dict[str, str]:
+    """The versions of the text-model libraries: they decide what a tag means and how a text tower computes."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for key, dist in (("open_clip", "open_clip_torch"), ("sentence_transformers", "sentence-transformers")):
+        try:
+            out[key] = version(dist)
+        except PackageNotFoundError:
+            out[key] = "not installed"
+    return out
+
+
+def text_weights(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The text model's weights by content (mmlgnet.text.weights_id.run_weights): a local checkpoint's sha256,
+    a preset's recipe (activation, strictness) with its file or hub revision + sha256, a sentence-transformers
+    folder's content. Empty for an open_clip tag or an untrained tower."""
+    from mmlgnet.text.weights_id import run_weights
+
+    return run_weights(_get(cfg, "model"))
 
 
 def _get(cfg: Any, dotted: str) -> Any:

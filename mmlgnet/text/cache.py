@@ -1,4 +1,5 @@
-"""On-disk cache of class text embeddings: keyed by model, weights and prompts; checked on every load."""
+"""On-disk cache of class text embeddings: keyed by model, weights (by content, with a preset's recipe) and prompts;
+checked on every load."""
 
 from __future__ import annotations
 
@@ -35,26 +36,20 @@ def default_cache_dir() -> Path:
     return Path(root) / "text" if root else Path.home() / ".cache" / "mmlgnet" / "text"
 
 
-def pretrained_identity(pretrained: str | None, seed: int) -> object:
-    """What of `pretrained` decides the weights: a tag, a preset, a file's path+size+mtime, or the init seed."""
-    if pretrained is None:
-        return {"untrained_seed": seed}
-    from mmlgnet.text import presets
+def pretrained_identity(pretrained: str | None, seed: int, model_name: str = "") -> object:
+    """What of `pretrained` decides the weights (mmlgnet.text.weights_id): a tag, a preset with its recipe and
+    its file's content or hub revision + sha256, a local file's content, or the init seed."""
+    from mmlgnet.text.weights_id import weights_identity
 
-    preset = presets.identity(pretrained)
-    if preset is not None:
-        return preset
-    if os.path.isfile(pretrained):
-        st = os.stat(pretrained)
-        return {"file": str(Path(pretrained).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    return {"tag": pretrained}
+    return weights_identity(pretrained, model_name, seed, fetch=True)
 
 
 def cache_identity(model_name: str, pretrained: str | None, prompts: list[list[str]], seed: int) -> dict[str, Any]:
-    """Everything that decides the embeddings: model, weights identity, prompts, open_clip version."""
+    """Everything that decides the embeddings: model, weights identity (with a preset's recipe), prompts,
+    open_clip version."""
     return {
         "model_name": model_name,
-        "pretrained": pretrained_identity(pretrained, seed),
+        "pretrained": pretrained_identity(pretrained, seed, model_name),
         "prompts": prompts,
         "open_clip": open_clip.__version__,
     }

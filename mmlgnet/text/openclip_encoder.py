@@ -1,19 +1,18 @@
 """The open_clip text encoder: a CLIP text tower built from a tag, a checkpoint file, a preset, or untrained.
 
 Weights are found in this order: a local file; a remote-sensing preset (mmlgnet.text.presets); an open_clip
-tag, looked up in the Hugging Face cache first and downloaded only when the host answers (HF_HUB_OFFLINE is
-honoured). Whatever cannot be found fails fast with a ClipWeightsError that says how to provide it.
+tag, looked up in the Hugging Face cache first and otherwise downloaded by huggingface_hub (its offline mode
+HF_HUB_OFFLINE, its endpoint HF_ENDPOINT and its HTTP client's proxies: mmlgnet.text.hub). Whatever cannot be
+found fails fast with a ClipWeightsError that says how to provide it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import urlparse
 
 import open_clip
 import torch
@@ -22,7 +21,7 @@ from open_clip.pretrained import download_pretrained, get_pretrained_cfg, list_p
 from torch import Tensor
 
 from mmlgnet.errors import ConfigError, UserError
-from mmlgnet.text import presets
+from mmlgnet.text import hub, presets
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +30,6 @@ CLIP_CONFIG_DIR = Path(__file__).parent / "clip_configs"
 open_clip.add_model_config(CLIP_CONFIG_DIR)
 
 SEED = 0  # the fixed seed of an untrained (pretrained=None) text tower
-_PROBE_TIMEOUT_S = 3.0  # how long to wait for a weights host before declaring ourselves offline
 SCHEMAS = ("hf-hub:", "local-dir:")
 _EXAMPLE_MODELS = ("ViT-B-32", "ViT-B-32-quickgelu", "ViT-B-16", "ViT-L-14", "RN50", "mmlgnet-tiny")
 
@@ -58,26 +56,6 @@ def guidance(model_name: str, pretrained: str | None, cache_file: Path) -> str:
     )
 
 
-def offline(host: str | None) -> bool:
-    """True when HF_HUB_OFFLINE is set or `host` cannot be reached within a few seconds."""
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        return True
-    try:
-        import huggingface_hub.constants as hf_constants
-
-        if getattr(hf_constants, "HF_HUB_OFFLINE", False):
-            return True
-    except ImportError:
-        pass
-    if not host:
-        return True
-    try:
-        socket.create_connection((host, 443), timeout=_PROBE_TIMEOUT_S).close()
-    except OSError:
-        return True
-    return False
-
-
 def _resolve_tag(model_name: str, tag: str, cache_file: Path) -> tuple[str, bool]:
     """A pretrained tag → (local checkpoint path, quick_gelu); Hugging Face cache first, fail fast."""
     cfg = get_pretrained_cfg(model_name, tag)
@@ -88,27 +66,24 @@ def _resolve_tag(model_name: str, tag: str, cache_file: Path) -> tuple[str, bool
             + guidance(model_name, tag, cache_file)
         )
     quick_gelu = bool(cfg.get("quick_gelu", False))
-    hub = cfg.get("hf_hub", "")
-    if hub:
-        from huggingface_hub import hf_hub_download
-
-        repo_id, filename = os.path.split(hub)
+    hub_file = cfg.get("hf_hub", "")
+    if hub_file:
+        repo_id, filename = os.path.split(hub_file)
         names = ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"] if not filename else [filename]
         for name in names:
-            try:
-                return hf_hub_download(repo_id, name, local_files_only=True), quick_gelu
-            except Exception:  # not in the local cache
-                continue
-    host = "huggingface.co" if hub else urlparse(cfg.get("url", "")).hostname
-    if offline(host):
+            path = hub.cached(repo_id, name)
+            if path is not None:
+                return path, quick_gelu
+    if hub.offline():
         raise ClipWeightsError(
-            f"offline (HF_HUB_OFFLINE set or {host} unreachable) and the weights are not cached.\n"
+            "offline (HF_HUB_OFFLINE is set) and the weights are not in the Hugging Face cache.\n"
             + guidance(model_name, tag, cache_file)
         )
     try:
-        return download_pretrained(cfg), quick_gelu
+        return download_pretrained(cfg), quick_gelu  # huggingface_hub (endpoint, proxies) or the tag's URL
     except Exception as e:
-        raise ClipWeightsError(f"download failed: {e}\n" + guidance(model_name, tag, cache_file)) from e
+        where = f"from {hub.endpoint()} " if hub_file else ""
+        raise ClipWeightsError(f"download {where}failed: {e}\n" + guidance(model_name, tag, cache_file)) from e
 
 
 def _drop_open_clip_random_init(record: logging.LogRecord) -> bool:

@@ -3,7 +3,7 @@
 Descriptions (lists of sentences per class) come, first match wins, from `--model.descriptions` (a YAML file,
 or the name of one shipped in mmlgnet/text/descriptions/), the scene card's `class_descriptions`, or the file
 shipped for the scene (trento, muufl, houston2013, synthetic). A class without a description is an error
-naming it. The shipped descriptions are OURS (written for mmlgnet, not from the papers): see their headers.
+naming it; so is a `--model.descriptions` entry for a class the scene lacks (as for a card's class_descriptions). The shipped descriptions are OURS (written for mmlgnet, not from the papers): see their headers.
 """
 
 from __future__ import annotations
@@ -64,11 +64,17 @@ def _check_mapping(raw: object, where: str) -> Descriptions:
     return out
 
 
-def load_descriptions(spec: str) -> Descriptions:
-    """The descriptions in a YAML file, or in the shipped file named `spec` (e.g. `trento`)."""
+def description_file(spec: str) -> Path:
+    """The file `--model.descriptions spec` names: the path itself, else the shipped set of that name."""
     path = Path(spec)
     if not path.is_file() and (SHIPPED_DIR / f"{spec}.yaml").is_file():
         path = SHIPPED_DIR / f"{spec}.yaml"
+    return path
+
+
+def load_descriptions(spec: str) -> Descriptions:
+    """The descriptions in a YAML file, or in the shipped file named `spec` (e.g. `trento`)."""
+    path = description_file(spec)
     where = f"--model.descriptions {spec}"
     if not path.is_file():
         raise ConfigError(f"{where}: no such file, and not a shipped description set (shipped: {shipped()}). "
@@ -130,4 +136,16 @@ def prompts_for(class_names: Sequence[str], mode: str = "templates", templates: 
     if mode == "templates":
         return class_prompts(class_names, mode, templates)
     descriptions, source = resolve_descriptions(option, card, scene_name)
+    if option:  # the same rule as a card's class_descriptions (mmlgnet.data.card_load)
+        refuse_unknown(descriptions, class_names, f"--model.descriptions {option} ({description_file(option)})")
     return class_prompts(class_names, mode, templates, descriptions, source)
+
+
+def refuse_unknown(descriptions: Descriptions, class_names: Sequence[str], where: str) -> None:
+    """ConfigError naming `where`, the described classes the scene lacks and the scene's classes (names are
+    matched case-insensitively, as class_prompts matches them): a typo or another scene's file."""
+    known = {n.casefold() for n in class_names}
+    unknown = [name for name in descriptions if name.casefold() not in known]
+    if unknown:
+        raise ConfigError(f"{where}: describes class(es) {unknown} that the scene does not have (its classes: "
+                          f"{list(class_names)}). Fix the names, or remove those entries from the file.")

@@ -19,7 +19,8 @@ import torch
 from torch import Tensor
 
 from mmlgnet.errors import ConfigError
-from mmlgnet.text.openclip_encoder import ClipWeightsError, offline
+from mmlgnet.text import hub
+from mmlgnet.text.openclip_encoder import ClipWeightsError
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,6 @@ SEED = 0  # the fixed seed of an untrained sentence encoder
 MINILM_ALIASES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
 #: text_pretrained values meaning "the model's own trained weights" (`openai` is the option's default).
 TRAINED = ("pretrained", "openai")
-_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
 class TextWeightsError(ClipWeightsError):
@@ -63,11 +63,6 @@ def resolve(model: str) -> tuple[str, bool]:
     return model, False
 
 
-def _folder_identity(folder: str) -> dict[str, Any]:
-    files = [Path(folder) / f for f in _WEIGHT_FILES if (Path(folder) / f).is_file()]
-    return {"folder": folder, "weights": {f.name: [f.stat().st_size, f.stat().st_mtime_ns] for f in files}}
-
-
 class SentenceTransformerEncoder:
     """TextEncoder over a sentence-transformers model: normalised sentence embeddings of each prompt.
 
@@ -90,7 +85,10 @@ class SentenceTransformerEncoder:
     def identity(self, prompts: list[list[str]]) -> dict[str, Any]:
         import sentence_transformers
 
-        weights: dict[str, Any] = _folder_identity(self.source) if self.local else {"hub": self.source}
+        from mmlgnet.text.weights_id import folder_identity
+
+        # a local folder by its content (weights, config, tokenizer), a hub id by name
+        weights: dict[str, Any] = folder_identity(self.source) if self.local else {"hub": self.source}
         return {
             "model_name": f"sentence_transformers:{self.model_name}",
             "pretrained": weights if self.trained else {"untrained_seed": SEED, "architecture": weights},
@@ -113,9 +111,9 @@ class SentenceTransformerEncoder:
             if self.local:
                 raise TextWeightsError(f"--model.text_model {self.model_name}: loading {self.source} failed "
                                        f"({type(e).__name__}: {str(e)[:300]}).") from e
-        if offline("huggingface.co"):
+        if hub.offline():
             raise TextWeightsError(
-                f"--model.text_model {self.model_name}: offline (HF_HUB_OFFLINE set or huggingface.co unreachable) and "
+                f"--model.text_model {self.model_name}: offline (HF_HUB_OFFLINE is set) and "
                 f"{self.source} is not in the Hugging Face cache. On a connected machine run "
                 f"`python -c \"from sentence_transformers import SentenceTransformer as S; S('{self.source}')"
                 f".save('/path/model')\"` and pass --model.text_model /path/model, or use all-MiniLM-L6-v2 "
@@ -124,8 +122,8 @@ class SentenceTransformerEncoder:
         try:
             return SentenceTransformer(self.source, device=self.device)
         except Exception as e:
-            raise TextWeightsError(f"--model.text_model {self.model_name}: downloading {self.source} failed "
-                                   f"({type(e).__name__}: {str(e)[:300]}).") from e
+            raise TextWeightsError(f"--model.text_model {self.model_name}: downloading {self.source} from "
+                                   f"{hub.endpoint()} failed ({type(e).__name__}: {str(e)[:300]}).") from e
 
     @torch.no_grad()
     def encode_texts(self, texts: list[str], cache_file: Path) -> Tensor:
