@@ -18,6 +18,7 @@ from mmlgnet.atomic import save_npy, write_json
 from mmlgnet.data.normalization import nodata_pixels
 from mmlgnet.errors import ConfigError
 from mmlgnet.metrics import scores_from_confusion
+from mmlgnet.output_lock import OutputLock
 from mmlgnet.stream_run import StreamRun, start_stream
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,9 @@ class PredictionMapWriter(BasePredictionWriter):
     Under DDP every rank fills the pixels of its own shard into a full-size buffer (−1 elsewhere); the
     buffers are max-reduced across ranks at the end of the epoch, so rank 0 holds the whole map.
 
+    From its setup to its teardown, rank 0 holds `<output_dir>/.lock` (mmlgnet.output_lock): a second predict
+    into the same folder is refused at once, naming the holder, instead of mixing its maps with this one's.
+
     Args:
         output_dir: where to write; None = `<trainer.log_dir>/maps` (`default_root_dir` without a logger).
         enabled: False turns the writer off (e.g. a predict run whose outputs you consume yourself).
@@ -52,18 +56,40 @@ class PredictionMapWriter(BasePredictionWriter):
         self._score: torch.Tensor | None = None
         self.written: dict[str, Path] = {}
         self._stream: StreamRun | None = None  # a streaming (tiled) prediction: mmlgnet.stream_run
+        self._lock: OutputLock | None = None  # rank 0's hold on the output folder while a predict runs
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         # Our batches are index tensors (no sampler batch indices to track): Lightning's warning is noise.
         warnings.filterwarnings("ignore", message="Couldn't infer the batch indices", category=UserWarning)
         plan = getattr(_datamodule(trainer), "_stream", None)
         self._stream = None
-        if stage == "predict" and plan is not None:  # after the datamodule's setup, before its dataloader
-            if not self.enabled:
-                raise ConfigError("--predict_writer.enabled false with a streaming prediction (--data.stream): the "
-                                  "tiles would be classified and thrown away. Enable the writer or use --data.stream never.")
-            self._stream = start_stream(trainer, plan, self.resolve_output_dir(trainer))
+        if stage == "predict" and plan is not None and not self.enabled:
+            raise ConfigError("--predict_writer.enabled false with a streaming prediction (--data.stream): the "
+                              "tiles would be classified and thrown away. Enable the writer or use --data.stream never.")
+        if stage != "predict" or not self.enabled:
+            return
+        self._release()  # a lock left by an earlier predict of this writer would refuse this one
+        out = self.resolve_output_dir(trainer)  # every rank: trainer.log_dir is a broadcast under DDP
+        if trainer.is_global_zero:  # one predict per output folder (refused at once, naming the holder)
+            how = "--predict_writer.output_dir" if self.output_dir else "the default: <log dir>/maps"
+            self._lock = OutputLock(out, how).acquire()
+        if plan is not None:  # after the datamodule's setup; resume is decided once the weights are restored
+            plan.before_loader = lambda: self._start_stream(trainer, plan, out)
             trainer.predict_loop.return_predictions = False  # the maps go to disk: keep no per-pixel outputs
+
+    def _start_stream(self, trainer: L.Trainer, plan: Any, out: Path) -> None:
+        self._stream = start_stream(trainer, plan, out)
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._release()
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def on_predict_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.enabled or self._stream is not None:

@@ -1,9 +1,11 @@
 """One streaming prediction under Lightning: resume decision, per-batch writes, the end (DDP-aware).
 
-Driven by PredictionMapWriter when the datamodule streams (mmlgnet.data.streaming). Rank 0 prepares the
-outputs (keeps resumable partials or starts afresh), every rank then skips the tiles already written and writes
-its own tiles; at the end all ranks meet at a barrier and rank 0 finalises the files (mmlgnet.stream_writer)
-and writes maps.json. No test scores are computed here (the scene's labels are not read): run `test` for them.
+Driven by PredictionMapWriter when the datamodule streams (mmlgnet.data.streaming). When the predict dataloader is
+built (the weights are restored by then), rank 0 prepares the outputs (keeps the partials only when the resume
+key matches: mmlgnet.stream_key, StreamPlan.fingerprint; else starts afresh), every rank then skips the tiles
+already written and writes its own tiles; at the end all ranks meet at a barrier and rank 0 finalises the files
+(mmlgnet.stream_writer) and writes maps.json. No test scores are computed here (the scene's labels are not
+read): run `test` for them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from mmlgnet import open_vocab
 from mmlgnet.atomic import write_json
+from mmlgnet.stream_key import model_identity
 from mmlgnet.stream_writer import RowReader, StreamOutputs, block_rows
 
 __all__ = ["StreamRun", "start_stream"]
@@ -68,7 +71,8 @@ class StreamRun:
         write_json(self.outputs.out / "maps.json", {
             "scene": scene.name, "shape": [scene.height, scene.width], "class_names": names,
             "streamed": {"reason": self.plan.reason, "tile": self.plan.grid.side, "tiles": len(self.plan.grid),
-                         "tiles_resumed": self.resumed},
+                         "tiles_resumed": self.resumed,
+                         "weights_sha256": self.outputs.fingerprint["model"]["weights_sha256"]},
             "test_pixels": None, "OA": None, "AA": None, "kappa": None,
             "note": "streamed by tiles: the labels are not read, no test scores (run `test` for them)",
             "nodata_pixels": int(counts[0]), "crs": scene.crs,
@@ -91,15 +95,25 @@ def _trained_state(trainer: L.Trainer) -> dict[str, int] | None:
 
 
 def start_stream(trainer: L.Trainer, plan: Any, out: Path) -> StreamRun:
-    """Rank 0 prepares `out` (resume or fresh), a barrier, then every rank opens the maps and skips done tiles."""
-    outputs = StreamOutputs(out, plan.grid.height, plan.grid.width, len(plan.grid),
-                            plan.fingerprint(str(trainer.ckpt_path) if trainer.ckpt_path else None),
+    """Rank 0 prepares `out` (resume or fresh), a barrier, then every rank opens the maps and skips done tiles.
+
+    Called when the predict dataloader is built (StreamPlan.before_loader), i.e. after Lightning restored the
+    weights: the resume key's model part (mmlgnet.stream_key) is that of the weights that will predict.
+    """
+    module = trainer.lightning_module
+    names, _, _ = open_vocab.map_classes(module, list(plan.stub.class_names), plan.stub.palette)
+    model = model_identity(module, names, str(trainer.precision))
+    outputs = StreamOutputs(out, plan.grid.height, plan.grid.width, len(plan.grid), plan.fingerprint(model),
                             rank=trainer.global_rank)
     if trainer.is_global_zero:
-        done = outputs.prepare()
+        done, changed = outputs.prepare()
         if done:
             rank_zero_info(f"Streaming prediction: resuming in {out}, {len(done)} of {len(plan.grid)} tiles already "
-                           f"written (same checkpoint, scene and options).")
+                           f"written (same weights sha256 {model['weights_sha256'][:12]}, class list, scene files "
+                           f"and options).")
+        elif changed:
+            rank_zero_info(f"Streaming prediction: the partial maps in {out} were made with another {', '.join(changed)}"
+                           f": their tiles are not trusted; every tile is classified afresh.")
     trainer.strategy.barrier("stream_prepare")
     done = outputs.recorded()
     outputs.open(done)

@@ -5,8 +5,10 @@ Layout in the output folder while a prediction runs:
   memory maps; each tile's classes / confidences go straight into their window (0 until written).
 - `stream_progress.rank<R>.json`: per rank, the fingerprint of the run and the ids of the tiles whose values are
   on disk (flushed BEFORE the record names them; the record is replaced atomically).
-Resume: a rerun with the same fingerprint (checkpoint, scene files, options, grid) skips the tiles recorded;
-any other fingerprint (or partials without records) restarts cleanly. Only when every tile of the grid is
+Resume: a rerun with the same fingerprint (weights digest, class list and text embeddings, precision, scene
+files, options, grid: mmlgnet.stream_key and StreamPlan.fingerprint) skips the tiles recorded; any other
+fingerprint (or partials without records) restarts cleanly. mmlgnet.output_lock keeps a second predict out of
+the folder meanwhile. Only when every tile of the grid is
 recorded does `finalize` write `prediction.tif` / `confidence.tif` by windows (atomic renames) and rename the
 partials to `prediction.npy` / `confidence.npy`; a killed run therefore never leaves a file that looks complete.
 
@@ -27,6 +29,7 @@ import numpy as np
 from numpy.lib.format import open_memmap
 
 from mmlgnet.atomic import write_json
+from mmlgnet.stream_key import differences, plain
 
 __all__ = ["RowReader", "StreamOutputs", "block_rows"]
 
@@ -60,25 +63,41 @@ class StreamOutputs:
 
     def __init__(self, out: Path, height: int, width: int, tiles: int, fingerprint: dict[str, Any],
                  rank: int = 0) -> None:
-        self.out, self.shape, self.tiles, self.fingerprint, self.rank = Path(out), (height, width), tiles, \
-            fingerprint, rank
+        self.out, self.shape, self.tiles, self.rank = Path(out), (height, width), tiles, rank
+        self.fingerprint = plain(fingerprint)  # as the records read it back (strict JSON)
         self.pred_path, self.conf_path = self.out / "prediction.npy.partial", self.out / "confidence.npy.partial"
         self._pred: np.memmap | None = None
         self._conf: np.memmap | None = None
         self._done: list[int] = []
 
     # ---- start: on rank 0, then every rank after a barrier ----
-    def prepare(self) -> set[int]:
-        """(rank 0, before the other ranks open) keep resumable partials, else start them afresh; the tiles done."""
+    def prepare(self) -> tuple[set[int], list[str]]:
+        """(rank 0, before the other ranks open) keep resumable partials, else start them afresh.
+
+        Returns the tiles done and, when records of another run were set aside, what differed (for the log).
+        """
         self.out.mkdir(parents=True, exist_ok=True)
         done = self.recorded()
         if done and self._partials_ok():
-            return done
+            return done, []
+        changed = self.changed()
         for p in self.records():
             p.unlink()
         for path, dtype in ((self.pred_path, np.int16), (self.conf_path, np.float32)):
             open_memmap(path, mode="w+", dtype=dtype, shape=self.shape).flush()  # zeros, sparse on disk
-        return set()
+        return set(), changed
+
+    def changed(self) -> list[str]:
+        """The fingerprint entries in which the records on disk differ from this run's (unreadable: `record`)."""
+        found: list[str] = []
+        for p in self.records():
+            try:
+                rec = json.loads(p.read_text())
+            except (OSError, ValueError):
+                return ["record (unreadable)"]
+            old = rec.get("fingerprint")
+            found += differences(old, self.fingerprint) if isinstance(old, dict) else ["record"]
+        return sorted(set(found))
 
     def records(self) -> list[Path]:
         return sorted(self.out.glob("stream_progress.rank*.json"))

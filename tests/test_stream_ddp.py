@@ -36,6 +36,8 @@ def test_two_processes_write_the_one_process_maps(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
     one, two = tmp_path / "one", tmp_path / "two"
+    # bit for bit, confidences included: every pixel meets the same batch-mates (whole tiles, chunked alike by
+    # each rank) and the same CPU thread count (--threads, exported to the ranks): the same float32 additions
     for name in ("prediction.npy", "confidence.npy"):
         np.testing.assert_array_equal(np.load(two / name), np.load(one / name), err_msg=name)
     for name in ("prediction.tif", "confidence.tif"):

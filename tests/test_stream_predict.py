@@ -1,4 +1,5 @@
-"""Streaming tiled prediction (issue 10 item 1): equal to the in-memory path pixel for pixel, tiles, halo, resume."""
+"""Streaming tiled prediction (issue 10 item 1): the in-memory path's classes pixel for pixel (confidences to float32
+rounding: CONF_ATOL), tiles, halo, resume."""
 
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ from mmlgnet.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 BASE = ["--config", str(REPO / "configs" / "demo.yaml"), "--config", str(REPO / "configs" / "overlays" / "debug.yaml")]
+# Streaming batches a tile's pixels, the in-memory path the whole scene's: a pixel meets other batch-mates, and
+# float32 matrix products / convolutions of other batch shapes add in another order. Classes are identical;
+# the confidence (softmax maximum) may differ by float32 rounding: measured <= 3e-7 (2-5 ulp at 0.5) across
+# --data.eval_batch_size 1..1000. 1e-5 (~170 ulp) bounds rounding, and is far below any real difference.
+CONF_ATOL = 1e-5
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +82,7 @@ def test_tile_side_follows_the_budget() -> None:
     assert Tile(0, 2, 4, 3, 6).flat_index(10).tolist() == [23, 24, 25, 33, 34, 35]
 
 
-def test_streaming_equals_in_memory_pixel_for_pixel(fitted: tuple[Path, Path, Path], tmp_path: Path) -> None:
+def test_streaming_gives_the_in_memory_classes_pixel_for_pixel(fitted: tuple[Path, Path, Path], tmp_path: Path) -> None:
     card, ckpt, memory = fitted
     out = tmp_path / "streamed"
     _predict(card, ckpt, out, "--data.stream", "always", "--data.stream_tile", "10")  # 24x32: 3x4 tiles, ragged
@@ -84,7 +90,8 @@ def test_streaming_equals_in_memory_pixel_for_pixel(fitted: tuple[Path, Path, Pa
     pred, conf = np.load(out / "prediction.npy"), np.load(out / "confidence.npy")
     assert pred.dtype == want_pred.dtype and conf.dtype == want_conf.dtype
     np.testing.assert_array_equal(pred, want_pred)  # classes, borders and nodata pixels (0) included
-    np.testing.assert_array_equal(conf, want_conf)
+    np.testing.assert_allclose(conf, want_conf, rtol=0, atol=CONF_ATOL)  # other batches: float32 rounding only
+    assert (conf[pred == 0] == 0).all()
     assert (pred == 0).sum() == 5  # the scene's 5 nodata pixels
     with rasterio.open(out / "prediction.tif") as ds:
         assert ds.crs.to_string() == CRS and ds.transform == TRANSFORM and ds.shape == (24, 32)

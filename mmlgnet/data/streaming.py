@@ -11,16 +11,16 @@ The writer side (resume, outputs) is mmlgnet.stream_writer, driven by mmlgnet.pr
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
-import psutil
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
+from mmlgnet.data.budget import default_budget_mb, over_budget
 from mmlgnet.data.cards import is_card
 from mmlgnet.data.lazy_scene import LazyScene, open_card_lazily
 from mmlgnet.data.normalization import NormStats, nodata_mask, normalize_bands
@@ -34,11 +34,6 @@ __all__ = ["IN_MEMORY_FACTOR", "StreamPlan", "default_budget_mb", "plan_stream"]
 # issue-8 memory work (benchmarks/RESULTS.md, was 3.2x); 2.5 keeps a margin for the map writer and the runtime.
 IN_MEMORY_FACTOR = 2.5
 STREAM_CHOICES = ("auto", "always", "never")
-
-
-def default_budget_mb() -> float:
-    """A quarter of this machine's RAM: the default --data.memory_budget_mb."""
-    return psutil.virtual_memory().total / 4 / 2**20
 
 
 def plan_stream(dm: Any) -> StreamPlan | None:
@@ -62,13 +57,14 @@ def plan_stream(dm: Any) -> StreamPlan | None:
                           f"(e.g. 512), or null to size tiles from --data.memory_budget_mb.")
     served = [c for c in (lazy.cube(m) for m in dm.modalities) if c is not None]
     channels = sum(c.shape[2] for c in served)
-    need_mb = IN_MEMORY_FACTOR * lazy.height * lazy.width * channels * 4 / 2**20
+    values = lazy.height * lazy.width * channels
+    need_mb = IN_MEMORY_FACTOR * values * 4 / 2**20
     if mode == "auto" and need_mb <= budget_mb:
         lazy.close()
         return None
     side = dm.stream_tile or tile_side(budget_mb * 2**20 / 2, channels, dm.patch_size, lazy.height, lazy.width)
     why = ("--data.stream always" if mode == "always" else
-           f"in memory it would take ~{need_mb:,.0f} MiB > --data.memory_budget_mb {budget_mb:,.0f}")
+           over_budget(need_mb, budget_mb, dm.memory_budget_mb is not None, IN_MEMORY_FACTOR, values))
     return StreamPlan(lazy, side, why)
 
 
@@ -114,6 +110,8 @@ class StreamPlan:
         self.grid = TileGrid(lazy.height, lazy.width, side)
         self.stats: dict[str, NormStats] = {}
         self.skip: set[int] = set()  # tiles already written (resume): set by the writer before the loader is built
+        # called first thing by `dataloader`, i.e. after the weights are restored: the writer decides to resume there
+        self.before_loader: Callable[[], None] | None = None
         self._tile: tuple[int, dict[str, PatchGatherer], torch.Tensor, torch.Tensor] | None = None
         self.modalities: tuple[str, ...] = ()
         self.patch_size, self.chunk, self.fill, self.normalization = 1, 1, None, "standard"
@@ -145,22 +143,26 @@ class StreamPlan:
         rank_zero_info(f"Streaming prediction of {self.stub.name} ({self.lazy.height}×{self.lazy.width} px): "
                        f"{self.reason}; {len(self.grid)} tiles of {self.grid.side}×{self.grid.side} px.")
 
-    def fingerprint(self, ckpt_path: str | None) -> dict[str, Any]:
-        """What the partial outputs depend on: checkpoint file, scene files, options and grid (resume key)."""
+    def fingerprint(self, model: dict[str, Any]) -> dict[str, Any]:
+        """What the partial outputs depend on (the resume key): `model` (mmlgnet.stream_key.model_identity:
+        weights digest, class list, text embeddings, precision), scene files, data options and grid."""
         def stat(path: Any) -> list[Any]:
             st = os.stat(path)
             return [str(os.path.realpath(path)), st.st_size, st.st_mtime_ns]
 
         files = [stat(p.path) + [p.key, list(getattr(p, "band_index", []))]
                  for cube in (self.lazy.hsi, self.lazy.lidar) if cube is not None for p in cube.parts]
-        return {"checkpoint": stat(ckpt_path) if ckpt_path and os.path.isfile(ckpt_path) else None,
+        return {"model": model,
                 "card": stat(self.lazy.card.card), "files": files, "modalities": list(self.modalities),
-                "patch_size": self.patch_size, "normalization": self.normalization, "nodata": self.fill,
+                "patch_size": self.patch_size, "normalization": self.normalization,
+                "nodata": None if self.fill is None else repr(float(self.fill)),  # NaN: "nan" (JSON has no NaN)
                 "lidar_channels": self.lazy.lidar.channels, "eval_batch_size": self.chunk,
                 "stats": {m: s.to_state() for m, s in self.stats.items()},
                 "grid": [self.grid.height, self.grid.width, self.grid.side]}
 
     def dataloader(self, world: int, rank: int) -> DataLoader:
+        if self.before_loader is not None:
+            self.before_loader()  # the writer: resume or start afresh, sets self.skip
         todo = [t for t in range(len(self.grid)) if t not in self.skip]
         sampler = TileBatches(self.grid, todo, self.chunk, num_replicas=world, rank=rank)
         return DataLoader(_Items(), sampler=sampler, batch_size=None)
