@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
 import yaml
 from cardkit import CRS, NODATA, TRANSFORM, write_card_scene, write_tif
 
@@ -34,8 +35,6 @@ def test_card_fit_test_predict_through_cli(tmp_path):
     maps = next((tmp_path / "runs").rglob("maps.json")).parent
     pred = np.load(maps / "prediction.npy")
     assert pred.shape == scene.labels.shape and (pred[void] == 0).all() and (pred[~void] > 0).all()
-    import rasterio
-
     with rasterio.open(maps / "prediction.tif") as src:
         assert src.crs.to_string() == CRS and src.transform == TRANSFORM and src.shape == pred.shape
         np.testing.assert_array_equal(src.read(1), pred)
@@ -43,6 +42,8 @@ def test_card_fit_test_predict_through_cli(tmp_path):
     with rasterio.open(maps / "confidence.tif") as src:
         assert src.crs.to_string() == CRS and src.transform == TRANSFORM
         np.testing.assert_array_equal(src.read(1), np.load(maps / "confidence.npy"))
+        # issue 15 item 9: the nodata pixels hold 0 and the file says so (a softmax maximum is >= 1/K > 0)
+        assert src.nodata == 0 and (src.read(1)[void] == 0).all() and (src.read(1)[~void] >= 1 / 3 - 1e-6).all()
     with rasterio.open(maps / "ground_truth.tif") as src:
         np.testing.assert_array_equal(src.read(1), scene.labels)
     with rasterio.open(maps / "error_map.tif") as src:
@@ -121,6 +122,9 @@ BAD = {  # case -> (card changes, extra files to write, expected message pattern
     "missing file": ({"hsi": "nope.tif"}, r"key 'hsi'.*nope.tif does not exist.*relative to the card"),
     "too few class names": ({"class_names": ["a", "b"]}, r"key 'class_names'.*2 names but the labels go up to 3"),
     "bad palette": ({"palette": [[0, 0, 0]]}, r"key 'palette'.*1 colours for 3 classes"),
+    # issue 15 item 9: YAML `true` is a Python bool, an int subclass; it was accepted as the value 1
+    "boolean palette": ({"palette": [[True, 0, 0], [0, 0, 0], [0, 0, 0]]}, r"key 'palette'.*whole numbers 0\.\.255"),
+    "float palette": ({"palette": [[0.5, 0, 0], [0, 0, 0], [0, 0, 0]]}, r"key 'palette'.*whole numbers 0\.\.255"),
     "bad nodata": ({"nodata": "none"}, r"key 'nodata'.*finite number"),
     "no labels": ({"train": None, "test": None}, r"key 'labels'.*no ground truth"),
     "bad bands": ({"hsi": {"path": "hsi.tif", "bands": [0]}}, r"key 'hsi'.*1-based"),
@@ -158,6 +162,27 @@ def test_bad_grids(tmp_path):
     write_tif(tmp_path / "gt_small.tif", scene.labels[:20].astype(np.uint8))
     with pytest.raises(DataError, match=r"key 'train'.*gt_small.tif"):
         load_card(_edit(card, lidar=["dsm.tif"], train="gt_small.tif"))
+
+
+def test_georeferenced_and_plain_rasters_are_not_mixed(tmp_path):
+    """Issue 15 item 9: a GeoTIFF without CRS beside georeferenced ones was accepted; refused as a differing CRS is,
+    in memory and when the card is opened for windowed reads. Files that cannot carry a CRS (.npy) stay accepted."""
+    from mmlgnet.data.lazy_scene import open_card_lazily
+
+    card, scene, _ = write_card_scene(tmp_path)
+    write_tif(tmp_path / "plain.tif", scene.lidar[:, :, 0], crs=None)
+    for lidar in (["dsm.tif", "plain.tif"], ["plain.tif", "dsm.tif"]):  # either order: the plain file is named
+        edited = _edit(card, lidar=lidar)
+        with pytest.raises(DataError, match=r"key 'lidar'.*plain.tif has no georeferencing.*hsi.tif.*EPSG:32615"):
+            load_card(edited)
+        with pytest.raises(DataError, match=r"key 'lidar'.*plain.tif has no georeferencing"):
+            open_card_lazily(str(edited))
+    np.save(tmp_path / "dsm.npy", scene.lidar[:, :, 0])
+    assert load_card(_edit(card, lidar=["dsm.npy"])).crs == CRS
+    for name in ("hsi.tif", "dsm.tif", "intensity.tif", "train.tif", "test.tif"):  # none georeferenced: accepted
+        with rasterio.open(tmp_path / name) as src:
+            write_tif(tmp_path / name, np.moveaxis(src.read(), 0, 2), crs=None, nodata=src.nodata)
+    assert load_card(card).crs is None
 
 
 def test_roi_class_names_must_match_card(tmp_path, monkeypatch):

@@ -34,7 +34,7 @@ def test_good_card_prints_size_bands_crs_counts_and_protocols(tmp_path):
     assert "LiDAR channels: 2" in lines
     crs = next(line for line in lines if line.startswith("CRS: "))
     assert "EPSG:32615" in crs and "pixel 2.5 x 2.5 metre" in crs and "(271460.00, 3290891.00)" in crs
-    assert f"fraction {void.mean():.4f} of the pixels" in out and "nodata: -9999.0" in out
+    assert f"fraction {void.mean():.4f} of the pixels" in out and f"nodata: -9999 (the nodata tag of {tmp_path / 's' / 'hsi.tif'})" in out
     train = yaml.safe_load(card.read_text())["train"]
     assert train == "train.tif"
     import rasterio

@@ -120,3 +120,30 @@ def test_bad_data_row_and_missing_file(tmp_path: Path) -> None:
     _refused(path, r"row\.txt, line 10: expected a data row 'ID X Y \.\.\.' of whole numbers, found '2   2\.5    2'")
     with pytest.raises(MissingDataError, match="no such file"):
         parse_envi_roi(tmp_path / "absent.txt")
+
+
+def test_roi_colours_become_the_palette_of_a_card_without_one(tmp_path: Path) -> None:
+    """Issue 15 item 9: the README says ROI colours give the palette; they never did. A card's palette still wins."""
+    import yaml
+    from cardkit import write_card_scene
+
+    from mmlgnet.data.cards import load_card
+    from mmlgnet.data.envi_roi import read_roi_colours
+    from mmlgnet.data.lazy_scene import open_card_lazily
+
+    card, scene, _ = write_card_scene(tmp_path, split_maps=False)
+    h, w = scene.labels.shape
+    rois = [(name, [(int(c) + 1, int(r) + 1) for r, c in np.argwhere(scene.labels == k + 1)])
+            for k, name in enumerate(scene.class_names)]
+    _roi_file(tmp_path / "gt.txt", rois, dims=f"{w} x {h}")
+    assert read_roi_colours(tmp_path / "gt.txt") == ((0, 255, 0), (10, 255, 0), (20, 255, 0))
+    raw = yaml.safe_load(card.read_text())
+    raw["labels"] = "gt.txt"
+    card.write_text(yaml.safe_dump(raw))
+    loaded = load_card(card)
+    np.testing.assert_array_equal(loaded.labels, scene.labels)
+    assert loaded.palette == ((0, 255, 0), (10, 255, 0), (20, 255, 0))
+    assert open_card_lazily(str(card)).stub.palette == loaded.palette  # the windowed/streaming paths too
+    raw["palette"] = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    card.write_text(yaml.safe_dump(raw))
+    assert load_card(card).palette == ((1, 2, 3), (4, 5, 6), (7, 8, 9))

@@ -50,3 +50,22 @@ def test_float_tif_and_failed_write_keeps_the_old_file(tmp_path):
     with rasterio.open(path) as src:  # the previous file is intact, the temporary one is gone
         np.testing.assert_array_equal(src.read(1), conf)
     assert [p.name for p in tmp_path.iterdir()] == ["confidence.tif"]
+
+
+def test_confidence_tif_declares_zero_as_its_nodata(tmp_path):
+    """Issue 15 item 9: confidence.tif's nodata pixels are 0 but the file declared no nodata value.
+
+    0 is sound: a softmax maximum over K classes is >= 1/K > 0 in float32, whatever the logits.
+    """
+    conf = np.array([[0.0, 0.5], [1.0, 0.25]], dtype=np.float32)  # 0 = a nodata pixel
+    path = write_float_tif(tmp_path / "confidence.tif", conf, CRS, TF, "softmax maximum")
+    with rasterio.open(path) as src:
+        declared = src.nodata
+        np.testing.assert_array_equal(src.read(1, masked=True).mask, conf == 0)
+    assert declared == 0.0
+    import torch
+
+    for k in (2, 15, 1000):
+        for logits in (torch.zeros(1, k), torch.full((1, k), -1e30), torch.linspace(-1e4, 1e4, k)[None]):
+            top = torch.softmax(logits.float(), dim=1).max(dim=1).values
+            assert float(top.min()) >= (1 / k) * (1 - 1e-6) > declared

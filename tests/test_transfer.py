@@ -152,3 +152,18 @@ def test_state_loaded_after_setup_renormalises_and_class_names_must_match(tmp_pa
     c.load_state_dict(a.state_dict())
     with pytest.raises(CheckpointError, match="class lists differ"):
         c.setup("predict")
+
+
+def test_extra_class_name_is_refused_by_the_class_list_check_not_the_split(tmp_path):
+    """Issue 15 item 9: a card with one class name more than the checkpoint was refused by the split's message
+    about --data.unseen_classes (its extra class has no training pixel); the class lists are compared first."""
+    card_a, scene, _ = write_card_scene(tmp_path / "a")
+    a = HSILidarDataModule(scene=str(card_a), patch_size=5)
+    a.setup("fit")
+    card_b, _ = write_other_scene(tmp_path / "b", class_names=[*scene.class_names, "extra"])
+    for stage in ("test", "predict"):
+        b = HSILidarDataModule(scene=str(card_b), patch_size=5)
+        b.load_state_dict(a.state_dict())  # before setup: the CLI's order
+        with pytest.raises(CheckpointError, match=r"(?s)class lists differ.*not in the checkpoint: \['extra'\]") as e:
+            b.setup(stage)
+        assert "unseen_classes" not in str(e.value)

@@ -9,10 +9,11 @@ import numpy as np
 
 from mmlgnet.data.cards import RasterRef, SceneCard, _Card, verify_sha256
 from mmlgnet.data.download import DataError
+from mmlgnet.data.nodata_source import NodataSource
 from mmlgnet.data.scene import Scene
 from mmlgnet.data.scenes import check_scene
 
-__all__ = ["NAN_FILL", "read_card"]
+__all__ = ["NAN_FILL", "card_palette", "nodata_source", "read_card"]
 
 NAN_FILL = -3.0e38  # finite stand-in for NaN nodata (float32-exact enough: compared after the float32 cast)
 
@@ -28,8 +29,19 @@ def _same_crs(a: str, b: str) -> bool:
         return False
 
 
+def _can_georeference(path: Path) -> bool:
+    """Whether the file's format carries a CRS and geotransform (GDAL rasters, ENVI); .mat, .npy and ROI text do not."""
+    from mmlgnet.data.readers import GDAL_EXTENSIONS
+
+    return path.suffix.lower() in (*GDAL_EXTENSIONS, ".hdr")
+
+
 class _Grid:
-    """The pixel grid (size, CRS, transform) of the first file; every later file must match it."""
+    """The pixel grid (size, CRS, transform) of the first file; every later file must match it.
+
+    A file whose format can carry georeferencing but carries none, beside a georeferenced one, is refused as a
+    differing CRS is: the outputs would be georeferenced from files the others may not line up with.
+    """
 
     def __init__(self, c: _Card) -> None:
         self.c = c
@@ -38,6 +50,7 @@ class _Grid:
         self.crs: str | None = None
         self.transform: tuple[float, ...] | None = None
         self.crs_from: tuple[str, Path] | None = None
+        self.plain: tuple[str, Path] | None = None  # the first file that could be georeferenced but is not
 
     def add(self, key: str, path: Path, shape: tuple[int, ...], crs: str | None,
             transform: tuple[float, ...] | None) -> None:
@@ -49,9 +62,13 @@ class _Grid:
                                f"{self.first[0]!r}) is {self.shape[0]}x{self.shape[1]}",
                                "All rasters of a scene must share one pixel grid: resample or crop them to match.")
         if crs is None or transform is None:
+            if self.plain is None and _can_georeference(Path(path)):
+                self.plain = (key, Path(path))
+            self._check_mixed()
             return
         if self.crs is None or self.crs_from is None:
             self.crs, self.transform, self.crs_from = crs, tuple(transform[:6]), (key, path)
+            self._check_mixed()
             return
         if not _same_crs(crs, self.crs):
             raise self.c.error(key, f"{path} has CRS {crs} but {self.crs_from[1]} (key {self.crs_from[0]!r}) "
@@ -60,6 +77,20 @@ class _Grid:
             raise self.c.error(key, f"{path} has geotransform {tuple(transform[:6])} but {self.crs_from[1]} "
                                f"(key {self.crs_from[0]!r}) has {self.transform}",
                                "The rasters are not co-registered: resample them onto one grid (gdalwarp -tr/-te).")
+
+    def _check_mixed(self) -> None:
+        """Refuse a georeferenced file beside one whose format could be but is not (named by its key)."""
+        if self.plain is None or self.crs_from is None or self.transform is None or self.shape is None:
+            return
+        (plain_key, plain), (geo_key, geo) = self.plain, self.crs_from
+        a, b, c0, d, e, f0 = self.transform
+        h, w = self.shape
+        corners = f"{c0:g} {f0:g} {c0 + a * w + b * h:g} {f0 + d * w + e * h:g}"  # -a_ullr ulx uly lrx lry
+        raise self.c.error(plain_key, f"{plain} has no georeferencing (CRS and geotransform) but {geo} (key "
+                           f"{geo_key!r}) is georeferenced ({self.crs})",
+                           f"All rasters of a scene must share one grid: give {plain.name} the same georeferencing "
+                           f"(e.g. `gdal_edit.py -a_srs {self.crs} -a_ullr {corners} {plain}` when it covers the "
+                           f"same area), or use files without georeferencing throughout.")
 
 
 def _named(c: _Card, key: str, e: DataError) -> DataError:
@@ -111,21 +142,51 @@ def _class_names(c: _Card, card: SceneCard, from_files: dict[str, tuple[str, ...
     return tuple(names)
 
 
-def _nodata(c: _Card, card: SceneCard, rasters: dict[str, Any]) -> float | None:
-    """The card's `nodata`, else the one of the rasters' metadata (which must then agree).
+def card_palette(c: _Card, card: SceneCard, classes: int) -> tuple[tuple[int, int, int], ...]:
+    """The maps' colours: the card's `palette` (one per class), else the ENVI ROI label files' colours.
+
+    ROI colours are used when a ROI file (labels, train, test: the first such) gives one for every class; else
+    () (the maps' default colours).
+    """
+    if card.palette:
+        if len(card.palette) != classes:
+            raise c.error("palette", f"{len(card.palette)} colours for {classes} classes", "Give one [R, G, B] per class.")
+        return card.palette
+    from mmlgnet.data.envi_roi import read_roi_colours
+
+    for key in ("labels", "train", "test"):
+        ref = getattr(card, key)
+        if ref is not None and ref.path.suffix.lower() == ".txt":
+            try:
+                colours = read_roi_colours(ref.path)
+            except DataError as e:
+                raise _named(c, key, e) from None
+            if len(colours) == classes and all(rgb is not None for rgb in colours):
+                return tuple(rgb for rgb in colours if rgb is not None)
+    return ()
+
+
+def nodata_source(c: _Card, card: SceneCard, rasters: dict[str, Any]) -> NodataSource | None:
+    """The card's `nodata`, else the one of the rasters' metadata (which must then agree), and where it was declared.
 
     A raster declaring NaN as nodata (common for float GeoTIFFs) gets its NaN entries replaced by the
     finite value in force (NAN_FILL when nothing else is declared; see `_fill_nan`): the pipeline needs
-    finite arrays.
+    finite arrays. The record keeps the user's value (NaN) for messages.
     """
     found = {k: float(r.nodata) for k, r in rasters.items() if r.nodata is not None and np.isfinite(r.nodata)}
     if card.nodata is None and len(set(found.values())) > 1:
         raise c.error("nodata", f"the rasters declare different nodata values {found}",
                       "Set one `nodata:` in the card (the fill value used by all files) or rewrite the files.")
-    value = card.nodata if card.nodata is not None else next(iter(found.values()), None)
-    if value is None and any(_nan_nodata(r) for r in rasters.values()):
-        value = NAN_FILL
-    return value
+    nan = tuple(dict.fromkeys(Path(r.path) for r in rasters.values() if _nan_nodata(r)))  # in order, no repeats
+    if card.nodata is not None:
+        return NodataSource("card", card.nodata, card.nodata, (card.card,), nan)
+    if found:
+        value = next(iter(found.values()))
+        files = tuple(dict.fromkeys(Path(r.path) for k, r in rasters.items() if k in found))
+        return NodataSource("raster", value, value, files, nan)
+    if nan:
+        return NodataSource("raster", NAN_FILL, float("nan"), nan)
+    return None
 
 
 def _nan_nodata(raster: Any) -> bool:
@@ -156,7 +217,8 @@ def read_card(card: SceneCard, require_hsi: bool = True) -> Scene:
                       "Add `hsi: <file>` to the card, or run LiDAR-only with --model.modalities [lidar].")
     for i, ref in enumerate(card.lidar):
         rasters[f"lidar[{i}]"] = _read(grid, "lidar", ref)
-    nodata = _nodata(c, card, rasters)
+    declared = nodata_source(c, card, rasters)
+    nodata = None if declared is None else declared.value
     if "hsi" in rasters:
         hsi = _fill_nan(rasters["hsi"], nodata)  # (H, W, C) float32
     parts = [_fill_nan(rasters[f"lidar[{i}]"], nodata) for i in range(len(card.lidar))]
@@ -180,8 +242,7 @@ def read_card(card: SceneCard, require_hsi: bool = True) -> Scene:
         sources["labels"] = sources["train"]
     top = int(max(int(m.max()) for m in maps.values())) if maps else 0
     names = _class_names(c, card, roi_names, top)
-    if card.palette and len(card.palette) != len(names):
-        raise c.error("palette", f"{len(card.palette)} colours for {len(names)} classes", "Give one [R, G, B] per class.")
+    palette = card_palette(c, card, len(names))
     if card.class_descriptions:
         unknown = sorted(set(card.class_descriptions) - set(names))
         if unknown:
@@ -193,8 +254,8 @@ def read_card(card: SceneCard, require_hsi: bool = True) -> Scene:
                           "Give one centre wavelength per (selected) HSI band.")
         wl = np.asarray(card.wavelengths_nm, dtype=np.float64)
     scene = Scene(name=card.name, hsi=hsi, lidar=lidar, labels=labels, class_names=names, train_map=train,
-                  test_map=test, wavelengths_nm=wl, palette=card.palette, sources=sources, crs=grid.crs,
-                  transform=grid.transform, nodata=nodata,
+                  test_map=test, wavelengths_nm=wl, palette=palette, sources=sources, crs=grid.crs,
+                  transform=grid.transform, nodata=nodata, nodata_source=declared,
                   class_descriptions=dict(card.class_descriptions or {}))
     check_scene(scene, sources, None, None)
     return scene

@@ -133,10 +133,11 @@ def parse_card(path: str | Path) -> SceneCard:
         out["nodata"] = float(nodata)
     palette = raw.get("palette")
     if palette is not None:
-        ok = isinstance(palette, list) and all(
-            isinstance(p, list) and len(p) == 3 and all(isinstance(v, int) and 0 <= v <= 255 for v in p) for p in palette)
+        ok = isinstance(palette, list) and all(  # bool is an int subclass: `true` is not a colour value
+            isinstance(p, list) and len(p) == 3
+            and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in p) for p in palette)
         if not ok:
-            raise c.error("palette", f"expected a list of [R, G, B] triples (0..255), got {palette!r}",
+            raise c.error("palette", f"expected a list of [R, G, B] triples of whole numbers 0..255, got {palette!r}",
                           "Write e.g. `palette: [[0, 128, 0], [124, 252, 0]]`, one triple per class.")
         out["palette"] = tuple(tuple(p) for p in palette)
     desc = raw.get("class_descriptions")

@@ -10,6 +10,7 @@ from typing import TextIO
 
 import numpy as np
 
+from mmlgnet.data.labelled_nodata import check_scene_nodata
 from mmlgnet.data.scene import Scene
 from mmlgnet.errors import UserError
 
@@ -52,6 +53,14 @@ def _crs_text(crs: str | None, transform: tuple[float, ...] | None) -> str:
     return f"{name}, pixel {px:g} x {py:g} {units}, upper-left corner ({transform[2]:.2f}, {transform[5]:.2f})"
 
 
+def _nodata_text(scene: Scene) -> str:
+    """The nodata value as declared (NaN, not the finite stand-in) and where, or "none"."""
+    source = scene.nodata_source
+    if scene.nodata is None:
+        return "none"
+    return f"{scene.nodata:g}" if source is None else f"{source.shown} ({source.origin()})"
+
+
 def _void_fraction(scene: Scene) -> float:
     """Share of pixels where any HSI or LiDAR band equals the nodata value (as predict masks them)."""
     from mmlgnet.data.normalization import nodata_mask
@@ -84,7 +93,7 @@ def report(scene: Scene, out: TextIO) -> None:
     w(f"HSI bands: {scene.hsi_bands if scene.hsi is not None else 'none (no HSI file: LiDAR-only runs only)'}", file=out)
     w(f"LiDAR channels: {scene.lidar_bands}", file=out)
     w(f"CRS: {_crs_text(scene.crs, scene.transform)}", file=out)
-    w(f"nodata: {scene.nodata if scene.nodata is not None else 'none'}, "
+    w(f"nodata: {_nodata_text(scene)}, "
       f"fraction {_void_fraction(scene):.4f} of the pixels", file=out)
     w(f"classes: {k}, labelled pixels: {int(total.sum())}", file=out)
     name_w = max(len(n) for n in scene.class_names)
@@ -119,6 +128,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     out, err = out or sys.stdout, err or sys.stderr
     try:
         scene = load_for_check(args.scene, args.root)
+        check_scene_nodata(scene)  # the rule every command applies (mmlgnet.data.labelled_nodata)
     except Exception as e:
         user = find_user_error(e)
         if user is None or debug_enabled():

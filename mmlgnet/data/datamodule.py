@@ -10,19 +10,20 @@ from typing import Any, Literal
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
-from mmlgnet.atomic import save_npz, write_json
 from mmlgnet.data import labelled
 from mmlgnet.data.band_checks import check_bands
 from mmlgnet.data.cards import is_card, load_card
 from mmlgnet.data.data_options import check_data_options
 from mmlgnet.data.lazy_scene import LazyScene
+from mmlgnet.data.nodata_source import NodataSource, option_source
 from mmlgnet.data.normalization import NormStats, band_stats, norm_stats
 from mmlgnet.data.patches import Normalization, PatchGatherer, check_patch_size, normalized_padded
 from mmlgnet.data.sampling import PatchDataset, PixelBatchSampler, PixelIndexDataset
 from mmlgnet.data.scenes import SPECS, Scene, load_scene
+from mmlgnet.data.split_report import report_split
 from mmlgnet.data.splits import Split, make_split
 from mmlgnet.data.streaming import StreamPlan, plan_stream
 from mmlgnet.data.synthetic import make_synthetic_scene
@@ -210,6 +211,11 @@ class HSILidarDataModule(L.LightningDataModule):
         return self.nodata if self.nodata is not None else self.scene.nodata
 
     @property
+    def nodata_source(self) -> NodataSource | None:
+        """Where the nodata value in force was declared, as the user wrote it (for messages: NaN, not its stand-in)."""
+        return option_source(self.nodata) if self.nodata is not None else self.scene.nodata_source
+
+    @property
     def lidar_channels_out(self) -> int:
         return int(self.scene.lidar.shape[2])
 
@@ -246,6 +252,8 @@ class HSILidarDataModule(L.LightningDataModule):
             self._stream = None  # fit/test/validate load the scene: streaming is a predict path
         s = self.scene
         check_patch_size(self.patch_size, s.height, s.width)
+        if self._training is not None:  # a checkpoint's class list before the split's class checks
+            self._training.check_classes(self.scene_name, self.class_names)
         self.split  # noqa: B018 -- drawn (and checked: empty classes, val_fraction) before any model step
         if self._windowed is not None and stage == "predict":
             raise ConfigError(
@@ -288,7 +296,8 @@ class HSILidarDataModule(L.LightningDataModule):
             index = np.unique(np.concatenate([sp.train, sp.val, sp.test]).astype(np.int64))
             self._gatherers, self.norm_stats = labelled.serve_labelled(  # type: ignore[assignment]
                 self._windowed, self.scene, self.modalities, index, self.patch_size, self.fill_value,
-                self.normalization, self._training.stats if self._training is not None else None, check)
+                self.normalization, self._training.stats if self._training is not None else None, check,
+                self.nodata_source)
             return
         cubes = self._cubes()
         if self._training is not None:
@@ -297,7 +306,7 @@ class HSILidarDataModule(L.LightningDataModule):
         for name, cube in cubes.items():
             # Memory (issue 8): one statistics pass shared by the checks and the normalisation, then the
             # normalised scene is written straight into its padded buffer: peak = raw cube + padded cube.
-            band = check_bands(self.scene, name, cube, self.fill_value) if check else None
+            band = check_bands(self.scene, name, cube, self.fill_value, source=self.nodata_source) if check else None
             if self._training is not None:
                 stats = self._training.stats[name]
             else:
@@ -336,23 +345,7 @@ class HSILidarDataModule(L.LightningDataModule):
         return getattr(self, "trainer", None)
 
     def _report_split(self, log_dir: str | None) -> None:
-        summary = self.split_summary()
-        rows = "\n".join(
-            f"  {name:<24} {tr:>7} {va:>7} {te:>8}"
-            for name, tr, va, te in zip(self.class_names, *(summary["counts"][k] for k in ("train", "val", "test")), strict=True)
-        )
-        rank_zero_info(
-            f"Split {self.split_protocol!r} (seed {self.split_seed}) on {self.scene_name}:\n"
-            f"  {'class':<24} {'train':>7} {'val':>7} {'test':>8}\n{rows}\n  totals {summary['totals']}"
-        )
-        if summary["empty_train_classes"]:
-            rank_zero_warn(f"--data.allow_empty_train_classes: no training pixel for {summary['empty_train_classes']}; "
-                           f"they are tested but never trained on (recorded in split.json and test_metrics.json).")
-        if log_dir:
-            sp = self.split
-            save_npz(Path(log_dir) / "split.npz", train=sp.train, val=sp.val, test=sp.test,
-                     shape=np.array([self.scene.height, self.scene.width]))
-            write_json(Path(log_dir) / "split.json", summary)
+        report_split(self, log_dir)  # mmlgnet.data.split_report: log table, split.npz, split.json
 
     def _targets(self, index: np.ndarray) -> np.ndarray:
         return self.scene.labels.reshape(-1)[index].astype(np.int64) - 1  # 0-based; −1 = unlabelled

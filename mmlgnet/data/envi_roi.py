@@ -169,3 +169,23 @@ def read_envi_roi(path: str | Path, shape: tuple[int, int] | None = None) -> tup
     """The label map (H, W) int64 (ROI k -> class k, 0 = none) and the ROI names of an ENVI ROI ASCII export."""
     rois = parse_envi_roi(path, shape)
     return rois.labels, rois.names
+
+
+def read_roi_colours(path: str | Path) -> tuple[tuple[int, int, int] | None, ...]:
+    """The ROIs' display colours ('ROI rgb value: {r, g, b}'), in ROI order (None where a ROI gives none).
+
+    Reads the header only (the leading ';' lines), with its checks: a scene card's palette when the card gives
+    none (mmlgnet.data.card_load.card_palette), without parsing the points a second time.
+    """
+    path = Path(path)
+    header: list[str] = []
+    try:
+        with path.open(encoding="latin-1") as f:
+            for line in f:
+                if not line.startswith(";"):
+                    break
+                header.append(line.rstrip("\r\n"))
+    except OSError as err:
+        raise DataError(f"{path}: cannot read the file ({err}); check its permissions.") from err
+    _, _, rois, _ = _header(path, header)
+    return tuple(r.rgb for r in rois)

@@ -15,7 +15,7 @@ from rasterio.windows import Window
 
 from mmlgnet.maps import CORRECT, WRONG, palette_array
 
-__all__ = ["ERROR_CLASSES", "write_class_tif", "write_float_tif"]
+__all__ = ["CONFIDENCE_NODATA", "ERROR_CLASSES", "write_class_tif", "write_float_tif"]
 
 class Rows(Protocol):
     """An (H, W) array read by row slices (mmlgnet.stream_writer.RowReader over a .npy larger than memory)."""
@@ -28,6 +28,7 @@ class Rows(Protocol):
 
 ERROR_CLASSES = ("correct", "wrong")  # error_map.tif: 0 = not a test pixel, 1 = correct, 2 = wrong
 ERROR_PALETTE = (CORRECT, WRONG)  # the colours of error_map.png
+CONFIDENCE_NODATA = 0.0  # confidence.tif's nodata pixels (mmlgnet.prediction: 0 at nodata): never a softmax maximum
 
 
 def _profile(shape: tuple[int, int], dtype: str, crs: str, transform: Sequence[float],
@@ -88,7 +89,12 @@ def write_class_tif(path: str | Path, classes: np.ndarray | Rows, crs: str, tran
 
 
 def write_float_tif(path: str | Path, values: np.ndarray | Rows, crs: str, transform: Sequence[float],
-                    description: str, nodata: float | None = None, rows_per_write: int | None = None) -> Path:
-    """A float32 raster (H, W), e.g. the per-pixel confidence."""
+                    description: str, nodata: float | None = CONFIDENCE_NODATA,
+                    rows_per_write: int | None = None) -> Path:
+    """A float32 raster (H, W): the per-pixel confidence, whose nodata pixels hold 0 (declared as its nodata).
+
+    0 is a sound nodata value for a confidence: the softmax maximum over K classes is >= 1/K > 0 (no float32
+    underflow below K = 2**126), so no classified pixel holds it. GIS tools then show nodata pixels as such.
+    """
     profile = _profile((int(values.shape[0]), int(values.shape[1])), "float32", crs, transform, nodata)
     return _write_atomic(Path(path), profile, values, None, {}, description, rows_per_write)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mmlgnet.data.card_load import _Grid, _named, _nodata
+from mmlgnet.data.card_load import _Grid, _named, card_palette, nodata_source
 from mmlgnet.data.cards import SceneCard, _Card, parse_card
 from mmlgnet.data.download import DataError
 from mmlgnet.data.scene import Scene
@@ -118,7 +118,8 @@ def open_card_lazily(path: str, lidar_channels: int | None = None, require_hsi: 
                       "Add `hsi: <file>` to the card, or run LiDAR-only with --model.modalities [lidar].")
     for i, ref in enumerate(card.lidar):
         sources[f"lidar[{i}]"] = _open(grid, "lidar", ref.path, ref.key, ref.bands)
-    nodata = _nodata(c, card, sources)
+    declared = nodata_source(c, card, sources)
+    nodata = None if declared is None else declared.value
     parts = [sources[f"lidar[{i}]"] for i in range(len(card.lidar))]
     total = sum(p.shape[2] for p in parts)
     if lidar_channels is not None and not 1 <= lidar_channels <= total:
@@ -129,14 +130,14 @@ def open_card_lazily(path: str, lidar_channels: int | None = None, require_hsi: 
     assert grid.shape is not None
     h, w = grid.shape
     names = _class_names(c, card)
-    if card.palette and len(card.palette) != len(names):
-        raise c.error("palette", f"{len(card.palette)} colours for {len(names)} classes", "Give one [R, G, B] per class.")
+    palette = card_palette(c, card, len(names))  # the card's, else the ROI files' colours
     zeros = np.zeros(1, dtype=np.float32)
     stub = Scene(
         name=card.name,
         hsi=None if hsi is None else np.broadcast_to(zeros, hsi.shape),  # zero-stride (H, W, C): no memory
         lidar=np.broadcast_to(zeros, lidar.shape), labels=np.broadcast_to(np.zeros(1, dtype=np.int64), (h, w)),
-        class_names=names, palette=card.palette, crs=grid.crs, transform=grid.transform, nodata=nodata,
+        class_names=names, palette=palette, crs=grid.crs, transform=grid.transform, nodata=nodata,
+        nodata_source=declared,
         sources={**({"hsi": card.hsi.path} if card.hsi else {}), "lidar": card.lidar[0].path},
         wavelengths_nm=None if card.wavelengths_nm is None else np.asarray(card.wavelengths_nm, dtype=np.float64),
         class_descriptions=dict(card.class_descriptions or {}),

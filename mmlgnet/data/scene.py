@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mmlgnet.data.nodata_source import NodataSource
+
 __all__ = ["Scene"]
 
 
@@ -27,6 +29,7 @@ class Scene:
     crs: str | None = None  # the rasters' CRS (WKT or "EPSG:n"); None = not georeferenced
     transform: tuple[float, ...] | None = None  # affine geotransform (a, b, c, d, e, f) of the pixel grid
     nodata: float | None = None  # fill value of the HSI/LiDAR files (card or raster metadata), if any
+    nodata_source: NodataSource | None = None  # where `nodata` was declared, as the user wrote it (NaN kept)
     class_descriptions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # class -> sentences (text side)
 
     @property

@@ -33,6 +33,23 @@ class TrainingData:
         self.class_names = [str(n) for n in state.get("class_names") or []]
         self.stats = {str(k): NormStats.from_state(dict(v)) for k, v in state["stats"].items()}
 
+    def check_classes(self, scene: str, class_names: list[str]) -> None:
+        """Refuse a scene whose class list differs from the training scene's (names and order).
+
+        Run before the split is drawn (HSILidarDataModule.setup): a class the checkpoint lacks would otherwise
+        be refused by the split's check as a class without training pixels, a message about the wrong fix.
+        """
+        if self.class_names and list(class_names) != self.class_names:
+            extra = [n for n in class_names if n not in self.class_names]
+            missing = [n for n in self.class_names if n not in class_names]
+            diff = "; ".join(part for part in (f"not in the checkpoint: {extra}" if extra else "",
+                                               f"missing from the scene: {missing}" if missing else "") if part)
+            raise CheckpointError(
+                f"the model was trained on {self.scene!r}, the scene given is {scene!r}: the class lists differ "
+                f"(label k must name the same class{'; ' + diff if diff else ', here the order differs'}):\n"
+                f"  trained {self.class_names}\n  given   {list(class_names)}\nFix: give the scene the training "
+                f"scene's class_names in the same order (relabel its ground truth), or train a model on this scene.")
+
     def check(self, scene: str, normalization: str, class_names: list[str], bands: Mapping[str, int]) -> None:
         """Refuse a scene the trained model cannot read: other band/channel counts, classes or normalisation.
 
@@ -53,11 +70,7 @@ class TrainingData:
                        f"in the scene card), or train a model on this scene")
                 raise CheckpointError(f"{where}: the model reads {trained} {_UNITS[name]}, {scene!r} has {count}. "
                                       f"Fix: {fix}.")
-        if self.class_names and list(class_names) != self.class_names:
-            raise CheckpointError(
-                f"{where}: the class lists differ (label k must name the same class):\n  trained "
-                f"{self.class_names}\n  given   {list(class_names)}\nFix: give the scene the training scene's "
-                f"class_names in the same order (relabel its ground truth), or train a model on this scene.")
+        self.check_classes(scene, class_names)
         if normalization != self.normalization:
             raise CheckpointError(
                 f"{where}: it was normalised with --data.normalization {self.normalization}, given "
