@@ -19,6 +19,7 @@ from mmlgnet.data.datamodule import HSILidarDataModule
 from mmlgnet.errors import UntrainedModelError
 from mmlgnet.module import MMLGNetModule
 from mmlgnet.prediction import PredictionMapWriter
+from mmlgnet.runtime import add_threads_argument, apply_threads, restored_threads
 from mmlgnet.syncbn import AnyDeviceSyncBatchNormPlugin
 from mmlgnet.tracking import TestResultsLogger, WandbConfigSaver, finish
 
@@ -62,6 +63,7 @@ class MMLGNetCLI(LightningCLI):
         )
         # Full-scene map writer: acts only in predict loops (the predict subcommand, --predict_after_fit).
         parser.add_lightning_class_args(PredictionMapWriter, "predict_writer")
+        add_threads_argument(parser)  # --threads: part of the run, the same under every launcher
         parser.link_arguments("model.modalities", "data.modalities")
         for source, target in (("num_classes", "num_classes"), ("class_names", "class_names"),
                                ("hsi_channels", "hsi_channels"), ("lidar_channels_out", "lidar_channels"),
@@ -79,6 +81,7 @@ class MMLGNetCLI(LightningCLI):
         if not sub:
             return
         cfg = self.config[sub]
+        apply_threads(cfg.get("threads"))  # before anything is built or computed (mmlgnet.runtime)
         ckpt_path = cfg.get("ckpt_path")
         if ckpt_path is None and sub in ("test", "predict") and not cfg.get("allow_untrained"):
             raise UntrainedModelError(  # early, before CLIP and the scene are loaded (module.require_trained too)
@@ -175,11 +178,12 @@ class MMLGNetCLI(LightningCLI):
 def main(args: list[str] | None = None) -> MMLGNetCLI:
     """Run the CLI in this process; errors propagate (tests and `mmlgnet.reproduce` catch them)."""
     console.quiet_noise()
-    return MMLGNetCLI(
-        MMLGNetModule, HSILidarDataModule, seed_everything_default=0, args=args,
-        save_config_callback=WandbConfigSaver, save_config_kwargs={"overwrite": True},
-        trainer_defaults={"callbacks": [TestResultsLogger()]},
-    )
+    with restored_threads():  # the run's --threads apply inside; the caller's thread count comes back after
+        return MMLGNetCLI(
+            MMLGNetModule, HSILidarDataModule, seed_everything_default=0, args=args,
+            save_config_callback=WandbConfigSaver, save_config_kwargs={"overwrite": True},
+            trainer_defaults={"callbacks": [TestResultsLogger()]},
+        )
 
 
 def run(args: list[str] | None = None) -> None:

@@ -15,7 +15,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 import mmlgnet
-from mmlgnet import checkpoints, open_vocab
+from mmlgnet import checkpoints, open_vocab, runtime
 from mmlgnet.atomic import write_json
 from mmlgnet.errors import CheckpointError, ConfigError, UntrainedModelError
 from mmlgnet.losses import InfoNCELoss
@@ -279,6 +279,7 @@ class MMLGNetModule(L.LightningModule):
                                                       "prompts", "descriptions")},
             "num_test_pixels": int(confusion.sum()),
             "mmlgnet_version": mmlgnet.__version__,
+            "environment": runtime.environment(self.device),  # threads, device, torch build: what else decides numbers
         }
         record.update(self.open_vocab.test_record(confusion))  # seen/unseen accuracy, H (with held-out classes)
         path = write_json(out_dir / "test_metrics.json", record)

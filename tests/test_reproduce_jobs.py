@@ -11,13 +11,14 @@ from pathlib import Path
 
 import psutil
 import pytest
+import torch
 
 from mmlgnet import reproduce
 from mmlgnet.repro import slurm
 from mmlgnet.repro.dispatch import Dispatch
 from mmlgnet.repro.executors import Subprocess
 from mmlgnet.repro.fingerprint import Fingerprint
-from mmlgnet.repro.jobs import Slot, run_pool, slots
+from mmlgnet.repro.jobs import Slot, run_pool, slots, usable_cpus
 from mmlgnet.repro.lock import ResultsLock
 from mmlgnet.repro.plan import VARIANTS, Run, Setting
 from mmlgnet.repro.registry import Registry
@@ -25,11 +26,6 @@ from mmlgnet.repro.registry import Registry
 TINY = ["--data.synthetic_height", "32", "--data.synthetic_width", "48", "--data.patch_size", "5",
         "--model.hsi_widths", "[8, 16]", "--model.lidar_widths", "[8, 16]", "--model.fusion_dim", "32",
         "--trainer.limit_train_batches", "2"]
-
-
-def _argv(results: Path, *more: str) -> list[str]:
-    return ["--quick", "--seeds", "1", "--variants", "mmlgnet", "lidar_only", "--epochs", "1", "--maps", "none",
-            "--no-wandb", "--results", str(results), *more, "--", *TINY]
 
 
 def test_slots_split_gpus_round_robin_and_cores_disjointly():
@@ -44,23 +40,58 @@ def test_slots_split_gpus_round_robin_and_cores_disjointly():
     assert slots(1, gpus=["0", "1"], cpus=[0, 1]) == [Slot(0)]  # one job: the sequential path's resources
 
 
-def test_parallel_runs_give_the_sequential_numbers(tmp_path, capsys):
-    """Same seeds, same test metrics with --jobs 2 (subprocesses, one core each) as --jobs 1 (in-process)."""
-    assert reproduce.main(_argv(tmp_path / "seq")) == 0
-    assert reproduce.main(_argv(tmp_path / "par", "--jobs", "2")) == 0
-    for variant in ("mmlgnet", "lidar_only"):
-        seq, par = (json.loads((tmp_path / r / "synthetic-quick" / variant / "seed0" / "test_metrics.json")
-                               .read_text()) for r in ("seq", "par"))
+REPRO = ["--quick", "--seeds", "2", "--variants", "mmlgnet", "lidar_only", "--maps", "none", "--no-wandb"]
+SEEDS = [f"synthetic-quick/{v}/seed{k}" for v in ("mmlgnet", "lidar_only") for k in (0, 1)]
+
+
+def _read(results: Path, run: str, name: str) -> dict:
+    return json.loads((results / run / name).read_text())
+
+
+def test_jobs_1_and_jobs_2_give_the_same_numbers_for_every_seed(tmp_path):
+    """Issue 15.6, the repro itself: `--jobs 1` (in-process, in a runner that has 2 torch threads) and `--jobs 2`
+    (subprocesses pinned to one core each) give identical confusion matrices for all 4 runs, because every run
+    computes with its own `--threads` (default 1), recorded in run.json, test_metrics.json and the fingerprint.
+    Before, the in-process runs used the runner's thread count and 3 of the 4 runs differed by a test pixel."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # what an in-process launcher on a 2-core machine gives (whatever cores CI has)
+    try:
+        assert reproduce.main([*REPRO, "--results", str(tmp_path / "seq")]) == 0
+        assert torch.get_num_threads() == 2  # the runner's own thread count is left as it was
+    finally:
+        torch.set_num_threads(before)
+    assert reproduce.main([*REPRO, "--jobs", "2", "--results", str(tmp_path / "par")]) == 0
+    for run in SEEDS:
+        seq, par = (_read(tmp_path / r, run, "test_metrics.json") for r in ("seq", "par"))
         for key in ("OA", "AA", "kappa", "confusion_matrix", "num_test_pixels"):
-            assert seq[key] == par[key], (variant, key, seq[key], par[key])
-        info = json.loads((tmp_path / "par" / "synthetic-quick" / variant / "seed0" / "run.json").read_text())
-        assert info["status"] == "done" and info["launcher"] == "subprocess"
-        assert info["resources"]["OMP_NUM_THREADS"] == str(len(info["resources"]["cpus"]))
-    slots_used = [json.loads((tmp_path / "par" / "synthetic-quick" / v / "seed0" / "run.json").read_text())
-                  ["resources"]["slot"] for v in ("mmlgnet", "lidar_only")]
-    assert sorted(slots_used) == [0, 1]  # both slots used: they ran at once
+            assert seq[key] == par[key], (run, key, seq[key], par[key])
+        assert seq["environment"]["threads"] == par["environment"]["threads"] == 1, run
+        for r, launcher in (("seq", "inprocess"), ("par", "subprocess")):
+            info = _read(tmp_path / r, run, "run.json")
+            assert info["status"] == "done" and info["launcher"] == launcher and info["threads"] == 1, (run, info)
+            assert info["environment"] == _read(tmp_path / r, run, "test_metrics.json")["environment"]
+            assert _read(tmp_path / r, run, "fingerprint.json")["config"]["threads"] == 1
+        assert _read(tmp_path / "par", run, "run.json")["resources"]["cpus"]  # pinned to its slot's cores
+    slots_used = {_read(tmp_path / "par", run, "run.json")["resources"]["slot"] for run in SEEDS}
+    assert slots_used == {0, 1}  # both slots used: they ran at once
     seq_rows, par_rows = (json.loads((tmp_path / r / "tables.json").read_text())["rows"] for r in ("seq", "par"))
     assert [r["OA"] for r in seq_rows] == [r["OA"] for r in par_rows]
+
+
+def test_a_slot_with_fewer_cores_than_threads_gives_the_in_process_numbers(tmp_path):
+    """`-- --threads 2` in a `--jobs 2` slot pinned to one core: the run still computes with 2 threads (a warning
+    in cli.log says it is slower), so its numbers are those of the in-process run with 2 threads."""
+    argv = ["--quick", "--seeds", "1", "--variants", "lidar_only", "--epochs", "2", "--maps", "none", "--no-wandb"]
+    run, jobs = "synthetic-quick/lidar_only/seed0", str(max(2, len(usable_cpus())))  # one core per slot
+    assert reproduce.main([*argv, "--results", str(tmp_path / "seq"), "--", *TINY, "--threads", "2"]) == 0
+    assert reproduce.main([*argv, "--jobs", jobs, "--results", str(tmp_path / "par"), "--", *TINY,
+                           "--threads", "2"]) == 0
+    seq, par = (_read(tmp_path / r, run, "test_metrics.json") for r in ("seq", "par"))
+    assert seq["confusion_matrix"] == par["confusion_matrix"] and seq["OA"] == par["OA"]
+    assert seq["environment"]["threads"] == par["environment"]["threads"] == 2
+    info = _read(tmp_path / "par", run, "run.json")
+    assert info["threads"] == 2 and len(info["resources"]["cpus"]) == 1 and par["environment"]["cpu_cores"] == 1
+    assert "--threads 2 but this process may use only 1 CPU core" in (tmp_path / "par" / run / "cli.log").read_text()
 
 
 class _Fake(Subprocess):

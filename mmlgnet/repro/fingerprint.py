@@ -65,6 +65,11 @@ class Fingerprint:
     def max_epochs(self) -> int | None:
         return _get(self.payload["config"], "trainer.max_epochs")
 
+    @property
+    def threads(self) -> int | None:
+        """The runs' `--threads` (mmlgnet.runtime): part of the config, so of the fingerprint."""
+        return _get(self.payload["config"], "threads")
+
 
 def resolved_config(cli_args: Sequence[str], what: str = "") -> dict[str, Any]:
     """The config `python -m mmlgnet <cli_args>` would run with, as the real CLI parser resolves it.
@@ -109,6 +114,7 @@ class Fingerprinter:
             "data": self.data_identity(cfg),
             "weights": text_weights(cfg),
             "versions": versions(),
+            "build": numeric_build(),
         }
         full = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
         return Fingerprint(full[:12], full, payload)
@@ -183,6 +189,50 @@ def text_versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[key] = "not installed"
     return out
+
+
+#: pip packages of the CUDA libraries whose version can change a GPU run's numbers (matched as name prefixes)
+CUDA_LIBRARIES = ("nvidia-cublas", "nvidia-cudnn", "nvidia-cufft", "nvidia-curand", "nvidia-cusolver",
+                  "nvidia-cusparse", "nvidia-nccl")
+
+
+@functools.cache
+def numeric_build() -> dict[str, Any]:
+    """The builds of the numeric libraries, beyond `versions()`: their versions can change a run's numbers.
+
+    torch's version string names its build (`+cu130`, `+cpu`; oneDNN and MKL come inside it); the CUDA toolkit it
+    was built with; the cuDNN it loads; the pip-installed CUDA libraries (upgraded apart from torch); numpy and
+    scipy (synthetic scenes, splits). The device itself (CPU model, GPU name) is NOT here: the runner does not
+    know where a run will execute (a SLURM node, `accelerator: auto`), and identical machines should share
+    results; each run records its device in test_metrics.json and run.json (`environment`).
+    """
+    from importlib import metadata
+
+    import numpy
+    import scipy
+    import torch
+
+    from mmlgnet.runtime import cudnn_version
+
+    libs = {}
+    for dist in metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        if name.startswith(CUDA_LIBRARIES):
+            libs[name] = dist.version
+    return {"torch_cuda": torch.version.cuda, "cudnn": cudnn_version(), "cuda_libraries": dict(sorted(libs.items())),
+            "numpy": numpy.__version__, "scipy": scipy.__version__}
+
+
+def run_environment(run_dir: Path) -> dict[str, Any] | None:
+    """The `environment` a run recorded in its test_metrics.json (threads, device, torch build), for run.json.
+
+    None when the run wrote none (it failed before testing, or an older mmlgnet made it).
+    """
+    try:
+        env = json.loads((Path(run_dir) / "test_metrics.json").read_text()).get("environment")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return env if isinstance(env, dict) else None
 
 
 def text_weights(cfg: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from mmlgnet.atomic import write_json
 from mmlgnet.repro.checks import metrics_problems, read_strict_json
-from mmlgnet.repro.fingerprint import code_digest
+from mmlgnet.repro.fingerprint import code_digest, run_environment
 from mmlgnet.repro.lock import ResultsLock
 from mmlgnet.repro.plan import Run, run_dir
 
@@ -123,6 +123,7 @@ class Registry:
             problems = metrics_problems(d / "test_metrics.json", run.setting.scene, run.setting.protocol, run.seed)
             if problems:
                 status, error = "failed", "not a finished result: " + "; ".join(problems)
+        more.setdefault("environment", run_environment(d))  # what the run computed on (mmlgnet.runtime)
         info = self.describe(run, status, launcher=launcher, error=error, wall_s=round(wall_s, 2),
                              finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"), **more)
         write_json(d / "run.json", info)  # atomic: readers see the old state or the new one, never half
@@ -132,6 +133,7 @@ class Registry:
         return {"status": status, "created_by": CREATED_BY, "setting": run.setting.slug, "scene": run.setting.scene,
                 "protocol": run.setting.protocol, "variant": run.variant.name, "seed": run.seed,
                 "fingerprint": run.fingerprint.short, "fingerprint_sha256": run.fingerprint.full,
+                "threads": run.fingerprint.threads,
                 "overrides": list(run.overrides), "max_epochs": run.fingerprint.max_epochs, "maps": run.maps,
                 "runner": {"pid": os.getpid(), "host": socket.gethostname()}, "code_sha256": code_digest(),
                 "command": "python -m mmlgnet " + shlex.join(run.cli_args), **more}
