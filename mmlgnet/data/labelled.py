@@ -35,7 +35,9 @@ from mmlgnet.data.budget import default_budget_mb, over_budget, under_budget
 from mmlgnet.data.card_load import _class_names, _Grid, _named
 from mmlgnet.data.cards import _Card, is_card
 from mmlgnet.data.download import DataError
+from mmlgnet.data.labelled_nodata import LabelledNodataFound, labelled_nodata_error, source_of
 from mmlgnet.data.lazy_scene import LazyScene, StackSource, open_card_lazily
+from mmlgnet.data.nodata_source import NodataSource
 from mmlgnet.data.normalization import (
     _SAMPLE,
     BandStats,
@@ -143,7 +145,7 @@ def gather_patches(source: StackSource, index: np.ndarray, patch_size: int, stat
     scene's pixels and U << N * P² when labels cluster), and patch n's entries are table[patch[n]] in raster
     order. Only the row windows holding such positions are read, each with its halo reflected at the scene
     border as pad_scene does, and normalised with normalize_into: the values are the in-memory ones bit for
-    bit. With `labels` (H, W), a pixel whose own entries hold `nodata` is a DataError naming the file.
+    bit. With `labels` (H, W), a pixel whose own entries hold `nodata` raises LabelledNodataFound.
     """
     h, w, c = source.shape
     r, p = patch_size // 2, patch_size
@@ -180,11 +182,7 @@ def gather_patches(source: StackSource, index: np.ndarray, patch_size: int, stat
         if hit.any():
             first = int(np.argmax(hit))
             row, col = divmod(int(index[first]), w)
-            raise DataError(
-                f"{where}: {int(hit.sum())} labelled pixel(s) hold the nodata value {nodata:g} (--data.nodata or "
-                f"the scene's nodata), first at (row, col) ({row}, {col}), class {labels[row, col]}; they cannot "
-                f"be classified from missing data. Set them to 0 (unlabelled) in the label map, fill the values, "
-                f"or drop --data.nodata if {nodata:g} is a real measurement.")
+            raise LabelledNodataFound(int(hit.sum()), (row, col))  # worded by the caller (labelled_nodata)
     return table, patch
 
 
@@ -261,12 +259,14 @@ def windowed_reason(mode: bool | str, scene: str, modalities: tuple[str, ...], l
 
 def serve_labelled(lazy: LazyScene, scene: Scene, modalities: tuple[str, ...], index: np.ndarray, patch_size: int,
                    nodata: float | None, mode: Normalization, training: dict[str, NormStats] | None,
-                   check: bool) -> tuple[dict[str, LabelledGatherer], dict[str, NormStats]]:
+                   check: bool, declared: NodataSource | None = None,
+                   ) -> tuple[dict[str, LabelledGatherer], dict[str, NormStats]]:
     """Gatherers and normalisation statistics of the served modalities from windows of the card's rasters.
 
     `index`: the sorted flat pixels to serve (train, val and test); `training`: the checkpoint's statistics
     (used instead of the scene's own; one pass fewer); `check`: the band checks of the in-memory path (NaN/inf
-    refused, labelled nodata refused, nodata count logged, outlier bands warned).
+    refused, labelled nodata refused, nodata count logged, outlier bands warned); `declared`: where the nodata value
+    was declared (mmlgnet.data.labelled_nodata's message).
     """
     gatherers: dict[str, LabelledGatherer] = {}
     stats: dict[str, NormStats] = {}
@@ -280,10 +280,13 @@ def serve_labelled(lazy: LazyScene, scene: Scene, modalities: tuple[str, ...], i
             band, sample = windowed_stats(source, nodata, where)
             if check:
                 report_bands(where, name, band, outlier_bands_sampled(band, sample, nodata), nodata,
-                             int(np.prod(source.shape)))
+                             int(np.prod(source.shape)), None if declared is None else declared.shown)
         stats[name] = training[name] if training is not None else norm_stats_from(band, mode)
-        table, patch = gather_patches(source, index, patch_size, stats[name], nodata, where,
-                                      labels=scene.labels if check else None)  # (U, C), (N, P²)
+        try:
+            table, patch = gather_patches(source, index, patch_size, stats[name], nodata, where,
+                                          labels=scene.labels if check else None)  # (U, C), (N, P²)
+        except LabelledNodataFound as e:  # the message `check` and the in-memory path give
+            raise labelled_nodata_error(scene, name, e.hits, e.first, source_of(scene, nodata or 0.0, declared)) from None
         gatherers[name] = g = LabelledGatherer(torch.from_numpy(table), torch.from_numpy(patch),
                                                torch.from_numpy(index), patch_size)
         rank_zero_info(f"{where}: the {len(index):,} labelled pixels' {name} patches gathered by windows: "
