@@ -31,9 +31,9 @@ from pathlib import Path
 import torch
 
 from mmlgnet.atomic import write_bytes
-from mmlgnet.data.scenes import SPECS
-from mmlgnet.module import MMLGNetModule
+from mmlgnet.data.scenes.catalog_load import SPECS
 from mmlgnet.text import coop, openclip_encoder
+from mmlgnet.training.module import MMLGNetModule
 
 VARIANTS = ("template", "coop", "coop, full length")
 

@@ -33,7 +33,7 @@ BASE = ["--config", str(REPO / "configs/demo.yaml"), "--config", str(REPO / "con
 # The child times the streaming loop itself (start_stream .. finish), apart from the start-up (imports, model).
 _CHILD = """
 import resource, sys, time
-import mmlgnet.prediction as p, mmlgnet.stream_run as s
+import mmlgnet.mapping.prediction as p, mmlgnet.mapping.stream_run as s
 t = {}
 start, finish = p.start_stream, s.StreamRun.finish
 def timed_start(*a, **k):

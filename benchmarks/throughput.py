@@ -29,8 +29,8 @@ from pathlib import Path
 import torch
 
 from mmlgnet.data.datamodule import HSILidarDataModule
-from mmlgnet.data.synthetic import make_synthetic_scene
-from mmlgnet.module import MMLGNetModule
+from mmlgnet.data.scenes.synthetic import make_synthetic_scene
+from mmlgnet.training.module import MMLGNetModule
 
 SCENES = {"trento": (166, 600, 63), "houston2013": (349, 1905, 144), "4x_houston": (698, 3810, 144)}
 Batch = dict[str, torch.Tensor]

@@ -13,15 +13,16 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.plugins.layer_sync import LayerSync
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from mmlgnet import checkpoints, console, open_vocab, outputs
+from mmlgnet import console, outputs
 from mmlgnet.atomic import default_file_mode
 from mmlgnet.data.datamodule import HSILidarDataModule
 from mmlgnet.errors import UntrainedModelError
-from mmlgnet.module import MMLGNetModule
-from mmlgnet.prediction import PredictionMapWriter
-from mmlgnet.runtime import add_threads_argument, apply_threads, restored_threads
-from mmlgnet.syncbn import AnyDeviceSyncBatchNormPlugin
-from mmlgnet.tracking import TestResultsLogger, WandbConfigSaver, finish
+from mmlgnet.mapping.prediction import PredictionMapWriter
+from mmlgnet.tracking.wandb_logger import TestResultsLogger, WandbConfigSaver, finish
+from mmlgnet.training import checkpoints, open_vocab
+from mmlgnet.training.layer_sync import AnyDeviceSyncBatchNormPlugin
+from mmlgnet.training.module import MMLGNetModule
+from mmlgnet.training.runtime import add_threads_argument, apply_threads, restored_threads
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -81,7 +82,7 @@ class MMLGNetCLI(LightningCLI):
         if not sub:
             return
         cfg = self.config[sub]
-        apply_threads(cfg.get("threads"))  # before anything is built or computed (mmlgnet.runtime)
+        apply_threads(cfg.get("threads"))  # before anything is built or computed (mmlgnet.training.runtime)
         ckpt_path = cfg.get("ckpt_path")
         if ckpt_path is None and sub in ("test", "predict") and not cfg.get("allow_untrained"):
             raise UntrainedModelError(  # early, before CLIP and the scene are loaded (module.require_trained too)
@@ -176,7 +177,7 @@ class MMLGNetCLI(LightningCLI):
 
 
 def main(args: list[str] | None = None) -> MMLGNetCLI:
-    """Run the CLI in this process; errors propagate (tests and `mmlgnet.reproduce` catch them)."""
+    """Run the CLI in this process; errors propagate (tests and `mmlgnet.repro.reproduce` catch them)."""
     console.quiet_noise()
     with restored_threads():  # the run's --threads apply inside; the caller's thread count comes back after
         return MMLGNetCLI(

@@ -10,8 +10,8 @@ import rasterio
 import yaml
 from rasterio.transform import Affine
 
-from mmlgnet.data.scene import Scene
-from mmlgnet.data.synthetic import default_split, make_synthetic_scene
+from mmlgnet.data.scenes.scene import Scene
+from mmlgnet.data.scenes.synthetic import default_split, make_synthetic_scene
 
 CRS = "EPSG:32615"  # UTM zone 15N (Houston)
 TRANSFORM = Affine(2.5, 0.0, 271460.0, 0.0, -2.5, 3290891.0)  # 2.5 m pixels, north up

@@ -24,6 +24,6 @@ def _isolated_text_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
 @pytest.fixture(scope="session")
 def small_scene():
     """A small synthetic scene (32×48, 4 classes) shared by the data-path tests."""
-    from mmlgnet.data.synthetic import make_synthetic_scene
+    from mmlgnet.data.scenes.synthetic import make_synthetic_scene
 
     return make_synthetic_scene(height=32, width=48, num_classes=4, seed=3)

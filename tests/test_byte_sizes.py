@@ -1,4 +1,4 @@
-"""Every reader refuses a file whose bytes are not exactly what its header declares (mmlgnet.data.byte_sizes).
+"""Every reader refuses a file whose bytes are not exactly what its header declares (mmlgnet.data.io.byte_sizes).
 
 GDAL reads a short ENVI binary with the missing pixels as zeros and `interleave = xyz` as bsq; np.load accepts a
 .npy with extra bytes. Each case must be a one-line DataError naming the file, the expected and actual sizes.
@@ -17,12 +17,12 @@ import pytest
 import rasterio
 import yaml
 
-from mmlgnet.data.cards import load_card
-from mmlgnet.data.download import DataError
-from mmlgnet.data.lazy_scene import open_card_lazily
-from mmlgnet.data.matfiles import read_mat, write_mat
-from mmlgnet.data.readers import read_raster
-from mmlgnet.data.windows import open_raster
+from mmlgnet.data.io.download import DataError
+from mmlgnet.data.io.matfiles import read_mat, write_mat
+from mmlgnet.data.io.readers import read_raster
+from mmlgnet.data.io.windows import open_raster
+from mmlgnet.data.scenes.card_load import load_card
+from mmlgnet.data.scenes.lazy_scene import open_card_lazily
 from tests.cardkit import CRS, TRANSFORM, write_card_scene
 
 H, W, C = 6, 7, 4

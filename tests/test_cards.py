@@ -12,9 +12,10 @@ import yaml
 from cardkit import CRS, NODATA, TRANSFORM, write_card_scene, write_tif
 
 from mmlgnet.cli import main
-from mmlgnet.data.cards import is_card, load_card, parse_card
 from mmlgnet.data.datamodule import HSILidarDataModule
-from mmlgnet.data.download import DataError, sha256sum
+from mmlgnet.data.io.download import DataError, sha256sum
+from mmlgnet.data.scenes.card_load import load_card
+from mmlgnet.data.scenes.cards import is_card, parse_card
 from mmlgnet.errors import ConfigError, UserError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -167,7 +168,7 @@ def test_bad_grids(tmp_path):
 def test_georeferenced_and_plain_rasters_are_not_mixed(tmp_path):
     """Issue 15 item 9: a GeoTIFF without CRS beside georeferenced ones was accepted; refused as a differing CRS is,
     in memory and when the card is opened for windowed reads. Files that cannot carry a CRS (.npy) stay accepted."""
-    from mmlgnet.data.lazy_scene import open_card_lazily
+    from mmlgnet.data.scenes.lazy_scene import open_card_lazily
 
     card, scene, _ = write_card_scene(tmp_path)
     write_tif(tmp_path / "plain.tif", scene.lidar[:, :, 0], crs=None)
@@ -187,7 +188,7 @@ def test_georeferenced_and_plain_rasters_are_not_mixed(tmp_path):
 
 def test_roi_class_names_must_match_card(tmp_path, monkeypatch):
     """Class names from ROI label files must agree with the card's (and are used when the card has none)."""
-    import mmlgnet.data.readers as readers
+    import mmlgnet.data.io.readers as readers
 
     card, scene, _ = write_card_scene(tmp_path)
     real = readers.read_labels
@@ -215,7 +216,7 @@ def test_parse_card_not_a_mapping(tmp_path):
 
 def test_nan_nodata_in_metadata_becomes_a_finite_fill(tmp_path):
     """A float GeoTIFF declaring NaN nodata: its NaNs become NAN_FILL, the scene's nodata (check_scene passes)."""
-    from mmlgnet.data.card_load import NAN_FILL
+    from mmlgnet.data.scenes.card_load import NAN_FILL
 
     card, scene, void = write_card_scene(tmp_path, hsi_nodata_meta=False)
     assert scene.hsi is not None
@@ -228,11 +229,11 @@ def test_nan_nodata_in_metadata_becomes_a_finite_fill(tmp_path):
 
 
 def test_import_cycle_gone():
-    """synthetic.py no longer imports scenes.py (Scene lives in mmlgnet.data.scene); the old import still works."""
+    """synthetic.py does not import catalog_load.py (Scene lives in mmlgnet.data.scenes.scene); the re-export still works."""
     import subprocess
     import sys
 
-    code = "import sys, mmlgnet.data.synthetic; print('mmlgnet.data.scenes' in sys.modules); from mmlgnet.data.scenes import Scene"
+    code = "import sys, mmlgnet.data.scenes.synthetic; print('mmlgnet.data.scenes.catalog_load' in sys.modules); from mmlgnet.data.scenes.catalog_load import Scene"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr
 

@@ -1,4 +1,4 @@
-"""`python -m mmlgnet.data.check`: a good card prints the right facts and exits 0; a bad one prints one error line, exit 2."""
+"""`python -m mmlgnet.data.scenes.check`: a good card prints the right facts and exits 0; a bad one prints one error line, exit 2."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import yaml
 from cardkit import write_card_scene
 from conftest import SHARED_DATA
 
-from mmlgnet.data.check import main
+from mmlgnet.data.scenes.check import main
 
 
 def _run(args: list[str]) -> tuple[int, str, str]:

@@ -7,9 +7,9 @@ import os
 import pytest
 import torch
 
-from mmlgnet import checkpoints
 from mmlgnet.console import error_message, find_user_error
 from mmlgnet.errors import CheckpointError, ConfigError
+from mmlgnet.training import checkpoints
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from mmlgnet.cli import main
-from mmlgnet.data.scenes import SPECS
-from mmlgnet.data.synthetic import make_synthetic_scene, write_scene_files
+from mmlgnet.data.scenes.catalog_load import SPECS
+from mmlgnet.data.scenes.synthetic import make_synthetic_scene, write_scene_files
 
 REPO = Path(__file__).resolve().parents[1]
 DEBUG = str(REPO / "configs" / "overlays" / "debug.yaml")

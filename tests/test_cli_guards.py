@@ -12,7 +12,7 @@ import torch
 from mmlgnet.cli import main
 from mmlgnet.data.datamodule import HSILidarDataModule
 from mmlgnet.errors import CheckpointError, UntrainedModelError
-from mmlgnet.module import MMLGNetModule
+from mmlgnet.training.module import MMLGNetModule
 
 REPO = Path(__file__).resolve().parents[1]
 BASE = ["--config", str(REPO / "configs" / "demo.yaml"), "--config", str(REPO / "configs" / "overlays" / "debug.yaml"),

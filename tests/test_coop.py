@@ -14,8 +14,8 @@ import torch.nn.functional as F
 
 from mmlgnet.cli import main
 from mmlgnet.errors import CheckpointError, ConfigError
-from mmlgnet.module import MMLGNetModule
 from mmlgnet.text import coop, openclip_encoder
+from mmlgnet.training.module import MMLGNetModule
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = ["Apple trees", "Buildings", "Ground"]

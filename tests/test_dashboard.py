@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mmlgnet import dashboard
+from mmlgnet.tracking import dashboard
 
 PKG = Path(dashboard.__file__).parent
 
@@ -34,7 +34,7 @@ def test_workspace_has_the_panels_of_a_reproduction_grouped_by_setting_and_varia
 
 def test_panel_keys_are_what_the_package_logs():
     """Each key of the dashboard is written by the code: a renamed metric must not leave an empty panel."""
-    from mmlgnet.tracking import SUMMARY_KEYS
+    from mmlgnet.tracking.wandb_logger import SUMMARY_KEYS
 
     assert [f"test/{k}" for k in SUMMARY_KEYS] == [*dashboard.SCORES, *dashboard.OPEN_VOCAB]
     module = (PKG / "module.py").read_text()

@@ -11,9 +11,9 @@ import pytest
 from mmlgnet.cli import main
 from mmlgnet.data import datamodule as dm_module
 from mmlgnet.data.datamodule import HSILidarDataModule
-from mmlgnet.data.download import DataError
-from mmlgnet.data.splits import SplitError
-from mmlgnet.data.synthetic import default_split, make_synthetic_scene, write_scene_files
+from mmlgnet.data.io.download import DataError
+from mmlgnet.data.sampling.splits import SplitError
+from mmlgnet.data.scenes.synthetic import default_split, make_synthetic_scene, write_scene_files
 from mmlgnet.errors import ConfigError, UserError
 
 REPO = Path(__file__).resolve().parents[1]

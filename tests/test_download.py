@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mmlgnet.data.download import ChecksumError, DataError, MissingDataError, ensure_files
-from mmlgnet.data.scenes import FileSpec
+from mmlgnet.data.io.download import ChecksumError, DataError, MissingDataError, ensure_files
+from mmlgnet.data.scenes.catalog_load import FileSpec
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):

@@ -1,4 +1,4 @@
-"""Tests of mmlgnet.data.envi_roi: the real Houston 2013 test ROIs equal TSLabel, and malformed ROI files are refused."""
+"""Tests of mmlgnet.data.io.envi_roi: the real Houston 2013 test ROIs equal TSLabel, and malformed ROI files are refused."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmlgnet.data.download import DataError, MissingDataError
-from mmlgnet.data.envi_roi import parse_envi_roi, read_envi_roi
-from mmlgnet.data.matfiles import read_mat
+from mmlgnet.data.io.download import DataError, MissingDataError
+from mmlgnet.data.io.envi_roi import parse_envi_roi, read_envi_roi
+from mmlgnet.data.io.matfiles import read_mat
 from tests.conftest import SHARED_DATA
 
 HOUSTON = SHARED_DATA / "houston2013"
@@ -127,9 +127,9 @@ def test_roi_colours_become_the_palette_of_a_card_without_one(tmp_path: Path) ->
     import yaml
     from cardkit import write_card_scene
 
-    from mmlgnet.data.cards import load_card
-    from mmlgnet.data.envi_roi import read_roi_colours
-    from mmlgnet.data.lazy_scene import open_card_lazily
+    from mmlgnet.data.io.envi_roi import read_roi_colours
+    from mmlgnet.data.scenes.card_load import load_card
+    from mmlgnet.data.scenes.lazy_scene import open_card_lazily
 
     card, scene, _ = write_card_scene(tmp_path, split_maps=False)
     h, w = scene.labels.shape

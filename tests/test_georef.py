@@ -9,7 +9,7 @@ import pytest
 import rasterio
 from cardkit import CRS, TRANSFORM
 
-from mmlgnet.data.georef import write_class_tif, write_float_tif
+from mmlgnet.mapping.georef import write_class_tif, write_float_tif
 
 TF = tuple(TRANSFORM)[:6]
 

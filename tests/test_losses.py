@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from mmlgnet.losses import LOSS_WEIGHTS, InfoNCELoss, t2v_loss, v2t_loss
+from mmlgnet.training.losses import LOSS_WEIGHTS, InfoNCELoss, t2v_loss, v2t_loss
 
 # 6 pixels, 4 classes: class 0 three times, class 2 twice, class 1 once, class 3 absent
 LABELS = [0, 2, 0, 1, 2, 0]

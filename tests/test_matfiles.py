@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import scipy.io
 
-from mmlgnet.data.download import DataError
-from mmlgnet.data.matfiles import MatKeyError, read_gatorsense, read_mat, write_gatorsense, write_mat
+from mmlgnet.data.io.download import DataError
+from mmlgnet.data.io.matfiles import MatKeyError, read_gatorsense, read_mat, write_gatorsense, write_mat
 
 
 @pytest.mark.parametrize("version", ["5", "7.3"])

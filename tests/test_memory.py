@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from mmlgnet.data import normalization
 from mmlgnet.data.datamodule import HSILidarDataModule
-from mmlgnet.data.normalization import NormStats, band_stats, nodata_mask, norm_stats, outlier_bands
-from mmlgnet.data.patches import normalized_padded, pad_scene
-from mmlgnet.data.synthetic import make_synthetic_scene
+from mmlgnet.data.sampling import normalization
+from mmlgnet.data.sampling.normalization import NormStats, band_stats, nodata_mask, norm_stats, outlier_bands
+from mmlgnet.data.sampling.patches import normalized_padded, pad_scene
+from mmlgnet.data.scenes.synthetic import make_synthetic_scene
 
 FILL = -9999.0
 

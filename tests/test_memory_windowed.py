@@ -12,13 +12,13 @@ import torch
 from cardkit import NODATA, write_card_scene, write_tif
 
 from mmlgnet.cli import main
-from mmlgnet.data import labelled, normalization
-from mmlgnet.data.cards import load_card
 from mmlgnet.data.datamodule import HSILidarDataModule
-from mmlgnet.data.download import DataError
-from mmlgnet.data.lazy_scene import open_card_lazily
-from mmlgnet.data.normalization import band_stats, norm_stats, outlier_bands, outlier_bands_sampled
-from mmlgnet.data.patches import PatchGatherer, normalized_padded
+from mmlgnet.data.io.download import DataError
+from mmlgnet.data.sampling import labelled, normalization
+from mmlgnet.data.sampling.normalization import band_stats, norm_stats, outlier_bands, outlier_bands_sampled
+from mmlgnet.data.sampling.patches import PatchGatherer, normalized_padded
+from mmlgnet.data.scenes.card_load import load_card
+from mmlgnet.data.scenes.lazy_scene import open_card_lazily
 from mmlgnet.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]

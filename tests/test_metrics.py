@@ -10,7 +10,7 @@ from torchmetrics.functional.classification import (
     multiclass_confusion_matrix,
 )
 
-from mmlgnet.metrics import metric_key, open_vocab_scores, scores_from_confusion
+from mmlgnet.training.metrics import metric_key, open_vocab_scores, scores_from_confusion
 
 
 def test_scores_match_torchmetrics():

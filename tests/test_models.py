@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmlgnet.models import ENCODERS, FUSIONS, HEADS, CNN3dEncoder, LinearHead, MMLGNet, TextHead
+from mmlgnet.models.mmlgnet import ENCODERS, FUSIONS, HEADS, CNN3dEncoder, LinearHead, MMLGNet, TextHead
 
 B, P, C_HSI, C_LIDAR = 4, 5, 12, 2
 SMALL = {"hsi_widths": (8, 16), "lidar_widths": (4, 8), "fusion_dim": 16, "embed_dim": 12}

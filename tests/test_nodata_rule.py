@@ -12,9 +12,9 @@ import pytest
 from cardkit import NODATA, write_card_scene, write_tif
 
 from mmlgnet.cli import run
-from mmlgnet.data.check import main as check_main
 from mmlgnet.data.datamodule import HSILidarDataModule
-from mmlgnet.data.download import DataError
+from mmlgnet.data.io.download import DataError
+from mmlgnet.data.scenes.check import main as check_main
 
 REPO = Path(__file__).resolve().parents[1]
 BASE = ["--config", str(REPO / "configs" / "demo.yaml"), "--config", str(REPO / "configs" / "overlays" / "debug.yaml")]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmlgnet.data.normalization import normalize_bands, outlier_bands
-from mmlgnet.data.synthetic import make_synthetic_scene
+from mmlgnet.data.sampling.normalization import normalize_bands, outlier_bands
+from mmlgnet.data.scenes.synthetic import make_synthetic_scene
 
 FILL = 1e30
 

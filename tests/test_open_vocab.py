@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mmlgnet.data.splits import SplitError
-from mmlgnet.data.unseen import check_unseen_option, resolve_unseen
+from mmlgnet.data.sampling.splits import SplitError
+from mmlgnet.data.sampling.unseen import check_unseen_option, resolve_unseen
 from mmlgnet.errors import ConfigError
-from mmlgnet.open_vocab import OpenVocabulary
+from mmlgnet.training.open_vocab import OpenVocabulary
 
 NAMES = ["Apple trees", "Buildings", "Ground", "Woods", "Vineyard", "Roads"]
 
@@ -46,7 +46,7 @@ def test_construction_time_check_needs_no_scene():
 # ---- the module: seen-only training logits, GZSL record, linear head refused ----
 
 def _module(**kw):
-    from mmlgnet.module import MMLGNetModule
+    from mmlgnet.training.module import MMLGNetModule
 
     args = dict(num_classes=4, class_names=["grass", "trees", "road", "building"], hsi_channels=5, lidar_channels=1,
                 hsi_widths=[4], lidar_widths=[4], fusion_dim=8, dropout=0.0, text_model="mmlgnet-tiny",

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmlgnet.data.patches import PatchGatherer, check_patch_size, normalize_bands, pad_scene
-from mmlgnet.data.sampling import PatchDataset, PixelBatchSampler, PixelIndexDataset
+from mmlgnet.data.sampling.batches import PatchDataset, PixelBatchSampler, PixelIndexDataset
+from mmlgnet.data.sampling.patches import PatchGatherer, check_patch_size, normalize_bands, pad_scene
 from mmlgnet.errors import ConfigError
 
 

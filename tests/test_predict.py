@@ -8,8 +8,8 @@ from pathlib import Path
 import matplotlib.image as mpimg
 import numpy as np
 
-from mmlgnet import maps
 from mmlgnet.cli import main
+from mmlgnet.mapping import maps
 
 REPO = Path(__file__).resolve().parents[1]
 BASE = ["--config", str(REPO / "configs" / "demo.yaml"), "--config", str(REPO / "configs" / "overlays" / "debug.yaml"),

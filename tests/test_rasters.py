@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmlgnet.data.download import DataError
-from mmlgnet.data.rasters import as_cube, as_label_map
+from mmlgnet.data.io.download import DataError
+from mmlgnet.data.io.rasters import as_cube, as_label_map
 
 
 @pytest.mark.parametrize(("role", "shape"), [("hsi", (6, 5)), ("hsi", (6, 5, 4, 2)), ("hsi", (30,)),

@@ -1,4 +1,4 @@
-"""Tests of mmlgnet.data.readers: GeoTIFF, ENVI, .npy and .mat rasters and label maps read back with their metadata."""
+"""Tests of mmlgnet.data.io.readers: GeoTIFF, ENVI, .npy and .mat rasters and label maps read back with their metadata."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import rasterio
 from rasterio.transform import Affine
 
-from mmlgnet.data.download import DataError, MissingDataError
-from mmlgnet.data.matfiles import write_mat
-from mmlgnet.data.readers import Raster, read_labels, read_raster
+from mmlgnet.data.io.download import DataError, MissingDataError
+from mmlgnet.data.io.matfiles import write_mat
+from mmlgnet.data.io.readers import Raster, read_labels, read_raster
 from mmlgnet.errors import UserError
 from tests.conftest import SHARED_DATA
 
@@ -54,7 +54,7 @@ def test_geotiff_single_band_becomes_hwc_and_band_subset_keeps_order(tmp_path: P
 
 
 def test_reading_in_windows_gives_the_whole_raster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import mmlgnet.data.readers as readers
+    import mmlgnet.data.io.readers as readers
 
     monkeypatch.setattr(readers, "_CHUNK_BYTES", 7 * 4 * 4 * 2)  # two rows of 7 x 4 float32 per window, 3 windows
     cube = _cube(h=5)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mmlgnet import reproduce
+from mmlgnet.repro import reproduce
 from mmlgnet.repro.checks import read_strict_json
 from mmlgnet.repro.readme import QUICK_END, QUICK_START, REGENERATE, SNAPSHOT, readme_block, render_block
 from mmlgnet.repro.readme import main as tables_main  # python -m mmlgnet.tables

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmlgnet.data.download import DataError, MissingDataError, sha256sum
-from mmlgnet.data.matfiles import read_mat, write_mat
-from mmlgnet.data.scenes import SPECS, load_scene
+from mmlgnet.data.io.download import DataError, MissingDataError, sha256sum
+from mmlgnet.data.io.matfiles import read_mat, write_mat
+from mmlgnet.data.scenes.catalog_load import SPECS, load_scene
 
 SHARED = Path(os.environ.get("MMLGNET_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 

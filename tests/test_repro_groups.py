@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-from mmlgnet import reproduce
 from mmlgnet.errors import ConfigError
 from mmlgnet.repro import groups as groups_mod
+from mmlgnet.repro import reproduce
 from mmlgnet.repro.fingerprint import Fingerprint
 from mmlgnet.repro.group_tables import markdown
 from mmlgnet.repro.lock import ResultsLock
 from mmlgnet.repro.plan import RunOptions, Setting, make_plan, plan_layout, plan_settings
 from mmlgnet.repro.registry import Registry
-from mmlgnet.tables import write_tables
+from mmlgnet.repro.tables import write_tables
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = plan_settings([], [], True, REPO / "configs")[0]

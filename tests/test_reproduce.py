@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mmlgnet import reproduce
+from mmlgnet.repro import reproduce
 from mmlgnet.repro.checks import read_strict_json
-from mmlgnet.tables import collect, fmt, mean_std, write_tables
+from mmlgnet.repro.tables import collect, fmt, mean_std, write_tables
 
 SHARED_DATA = Path(os.environ.get("MMLGNET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 TINY = ["--epochs", "2", "--", "--data.synthetic_height", "32", "--data.synthetic_width", "48", "--data.patch_size", "5",

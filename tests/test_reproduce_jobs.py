@@ -13,8 +13,7 @@ import psutil
 import pytest
 import torch
 
-from mmlgnet import reproduce
-from mmlgnet.repro import slurm
+from mmlgnet.repro import reproduce, slurm
 from mmlgnet.repro.dispatch import Dispatch
 from mmlgnet.repro.executors import Subprocess
 from mmlgnet.repro.fingerprint import Fingerprint

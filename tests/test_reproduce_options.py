@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmlgnet import reproduce
 from mmlgnet.errors import ConfigError
-from mmlgnet.repro import weights
+from mmlgnet.repro import reproduce, weights
 from mmlgnet.repro.plan import RunOptions, Setting, make_plan
 from tests.test_repro_groups import QUICK, TRENTO, available, fake_fingerprinter
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from mmlgnet import reproduce
+from mmlgnet.repro import reproduce
 from mmlgnet.repro.checks import metrics_problems, read_strict_json
 
 TINY = ["--data.synthetic_height", "32", "--data.synthetic_width", "48", "--data.patch_size", "5",

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmlgnet import runtime
 from mmlgnet.cli import main, run
 from mmlgnet.repro.fingerprint import SENTINEL_SEED, Fingerprinter
 from mmlgnet.repro.plan import VARIANTS, RunOptions, plan_settings, run_args
+from mmlgnet.training import runtime
 
 REPO = Path(__file__).resolve().parents[1]
 DEBUG = ["--config", str(REPO / "configs" / "demo.yaml"), "--config", str(REPO / "configs/overlays/debug.yaml"),

@@ -10,11 +10,11 @@ import h5py
 import numpy as np
 import pytest
 
-from mmlgnet.data import scenes
-from mmlgnet.data.download import ChecksumError, DataError, MissingDataError
-from mmlgnet.data.matfiles import read_mat, write_mat
-from mmlgnet.data.scenes import SCENE_NAMES, SPECS, Scene, load_scene
-from mmlgnet.data.synthetic import default_split, make_synthetic_scene, write_scene_files
+from mmlgnet.data.io.download import ChecksumError, DataError, MissingDataError
+from mmlgnet.data.io.matfiles import read_mat, write_mat
+from mmlgnet.data.scenes import catalog_load
+from mmlgnet.data.scenes.catalog_load import SCENE_NAMES, SPECS, Scene, load_scene
+from mmlgnet.data.scenes.synthetic import default_split, make_synthetic_scene, write_scene_files
 
 # (scene, writer layout, LiDAR rasters the real layout has)
 LAYOUTS = [
@@ -102,7 +102,7 @@ def test_verify_true_rejects_fixture_checksums(tmp_path: Path) -> None:
 def test_shape_checked_against_spec_when_verifying(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     spec = SPECS["trento"]
     unpinned = {k: tuple(dataclasses.replace(f, sha256=None) for f in v) for k, v in spec.layouts.items()}
-    monkeypatch.setitem(scenes.SPECS, "trento", dataclasses.replace(spec, layouts=unpinned))
+    monkeypatch.setitem(catalog_load.SPECS, "trento", dataclasses.replace(spec, layouts=unpinned))
     write_scene_files(_tiny(), tmp_path, "split")
     with pytest.raises(DataError, match=re.escape("expected (166, 600), got (20, 28)")):
         load_scene("trento", tmp_path)

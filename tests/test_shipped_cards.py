@@ -11,9 +11,9 @@ import pytest
 import yaml
 from conftest import SHARED_DATA
 
-from mmlgnet.data.cards import CARD_KEYS
-from mmlgnet.data.check import main as check_main
-from mmlgnet.data.download import DataError
+from mmlgnet.data.io.download import DataError
+from mmlgnet.data.scenes.cards import CARD_KEYS
+from mmlgnet.data.scenes.check import main as check_main
 
 SCENES = Path(__file__).resolve().parents[1] / "configs" / "scenes"
 CARDS = sorted(SCENES.glob("*.yaml"))
@@ -52,7 +52,8 @@ def test_card_keys_and_sha256_cover_every_file(card):
 @pytest.mark.parametrize("card", CARDS, ids=lambda p: p.name)
 def test_card_parses_and_a_missing_file_is_named(card, tmp_path):
     """With the files beside the card (empty stand-ins) the card parses; drop one and loading names it."""
-    from mmlgnet.data.cards import load_card, parse_card
+    from mmlgnet.data.scenes.card_load import load_card
+    from mmlgnet.data.scenes.cards import parse_card
 
     tmp_path = tmp_path.resolve()
     raw = yaml.safe_load(card.read_text())
@@ -93,8 +94,8 @@ def test_augsburg_card_on_matlab_files_of_its_layout(tmp_path, capsys):
 
 @pytest.mark.skipif(not (HOUSTON / VA).is_file(), reason="no shared Houston 2013 data")
 def test_houston_contest_test_rois_match_the_card_and_tslabel():
-    from mmlgnet.data.envi_roi import parse_envi_roi
-    from mmlgnet.data.matfiles import read_mat
+    from mmlgnet.data.io.envi_roi import parse_envi_roi
+    from mmlgnet.data.io.matfiles import read_mat
 
     raw = yaml.safe_load((SCENES / "houston2013_contest.yaml").read_text())
     assert raw["test"] == VA
@@ -104,7 +105,7 @@ def test_houston_contest_test_rois_match_the_card_and_tslabel():
     np.testing.assert_array_equal(rois.labels, ts)
     expected = (1053, 1064, 505, 1056, 1056, 143, 1072, 1053, 1059, 1036, 1054, 1041, 285, 247, 473)  # DATASETS.md
     assert tuple(np.bincount(rois.labels.ravel(), minlength=16)[1:]) == expected
-    from mmlgnet.data.download import sha256sum
+    from mmlgnet.data.io.download import sha256sum
 
     assert sha256sum(HOUSTON / VA) == raw["sha256"][VA]
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mmlgnet.data.splits import (
+from mmlgnet.data.sampling.splits import (
     SplitError,
     check_val_fraction,
     make_split,

@@ -18,8 +18,8 @@ import rasterio
 from cardkit import CRS, TRANSFORM, write_card_scene
 
 from mmlgnet.cli import main
-from mmlgnet.data.patches import pad_scene
-from mmlgnet.data.tiles import Tile, TileGrid, read_padded, tile_side
+from mmlgnet.data.sampling.patches import pad_scene
+from mmlgnet.data.sampling.tiles import Tile, TileGrid, read_padded, tile_side
 from mmlgnet.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -142,7 +142,7 @@ def test_killed_prediction_resumes_and_completes(fitted: tuple[Path, Path, Path]
     out = tmp_path / "killed"
     args = ["--data.stream", "always", "--data.stream_tile", "4"]  # 6 x 8 = 48 tiles
     code = (f"import sys, time; sys.path.insert(0, {str(REPO / 'tests')!r})\n"
-            "import mmlgnet.stream_writer as w\n"
+            "import mmlgnet.mapping.stream_writer as w\n"
             "done = w.StreamOutputs.tile_done\n"
             "def slow(self, tile):\n    done(self, tile); time.sleep(0.5)\n"
             "w.StreamOutputs.tile_done = slow\n"
@@ -174,7 +174,7 @@ def test_killed_prediction_resumes_and_completes(fitted: tuple[Path, Path, Path]
 
 def test_changed_options_restart_cleanly(fitted: tuple[Path, Path, Path], tmp_path: Path) -> None:
     """A record of another run (other tile size) is not trusted: every tile is classified again."""
-    from mmlgnet.stream_writer import StreamOutputs
+    from mmlgnet.mapping.stream_writer import StreamOutputs
 
     card, ckpt, memory = fitted
     out = tmp_path / "changed"
@@ -191,7 +191,7 @@ def test_changed_options_restart_cleanly(fitted: tuple[Path, Path, Path], tmp_pa
 
 
 def test_tiles_are_sharded_across_ranks_once_each() -> None:
-    from mmlgnet.data.streaming import TileBatches
+    from mmlgnet.data.sampling.streaming import TileBatches
 
     grid = TileGrid(24, 32, 7)  # 4 x 5 = 20 tiles, ragged
     todo = [t for t in range(20) if t not in {3, 4, 11}]  # 3 tiles already written (resume)

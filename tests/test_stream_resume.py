@@ -17,7 +17,7 @@ import pytest
 import torch
 from cardkit import write_card_scene
 
-import mmlgnet.stream_writer as stream_writer
+import mmlgnet.mapping.stream_writer as stream_writer
 from mmlgnet.cli import main
 from mmlgnet.errors import UserError
 
@@ -67,7 +67,7 @@ def killed_after(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         done(self, tile)
         if state["tiles"] is not None and len(self._done) >= state["tiles"]:
             state["tiles"] = None
-            from mmlgnet.output_lock import OutputLock
+            from mmlgnet.mapping.output_lock import OutputLock
 
             try:
                 OutputLock(self.out, "test").acquire().release()
@@ -141,7 +141,7 @@ def test_resume_with_another_class_list_restarts(scene: tuple[Path, Path, Path],
 
 def test_a_second_predict_on_a_locked_output_folder_is_refused(scene: tuple[Path, Path, Path],
                                                                tmp_path: Path) -> None:
-    from mmlgnet.output_lock import OutputBusyError, OutputLock
+    from mmlgnet.mapping.output_lock import OutputBusyError, OutputLock
 
     card, a, _ = scene
     out = tmp_path / "out"

@@ -1,4 +1,4 @@
-"""mmlgnet.data.windows: every format read by window equals the same window of the full read (readers.read_raster)."""
+"""mmlgnet.data.io.windows: every format read by window equals the same window of the full read (readers.read_raster)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import rasterio
 
-from mmlgnet.data.download import DataError
-from mmlgnet.data.matfiles import write_mat
-from mmlgnet.data.readers import read_raster
-from mmlgnet.data.windows import open_raster
+from mmlgnet.data.io.download import DataError
+from mmlgnet.data.io.matfiles import write_mat
+from mmlgnet.data.io.readers import read_raster
+from mmlgnet.data.io.windows import open_raster
 from tests.cardkit import CRS, TRANSFORM
 
 WINDOWS = [(slice(0, 13), slice(0, 11)), (slice(3, 7), slice(2, 9)), (slice(12, 13), slice(10, 11)),
@@ -91,8 +91,8 @@ def test_lazy_card_reads_what_load_card_reads(tmp_path: Path) -> None:
     """A card with a NaN-nodata HSI and two LiDAR rasters: lazy windows == load_card's arrays (NaN -> fill)."""
     import yaml
 
-    from mmlgnet.data.cards import load_card
-    from mmlgnet.data.lazy_scene import open_card_lazily
+    from mmlgnet.data.scenes.card_load import load_card
+    from mmlgnet.data.scenes.lazy_scene import open_card_lazily
     from tests.cardkit import small_scene, write_tif
 
     scene, void = small_scene()

@@ -4,7 +4,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from mmlgnet.syncbn import AnyDeviceSyncBatchNorm, AnyDeviceSyncBatchNormPlugin
+from mmlgnet.models.syncbn import AnyDeviceSyncBatchNorm
+from mmlgnet.training.layer_sync import AnyDeviceSyncBatchNormPlugin
 
 
 def test_one_rank_gloo_matches_batchnorm(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmlgnet.data.synthetic import default_split, make_synthetic_scene
+from mmlgnet.data.scenes.synthetic import default_split, make_synthetic_scene
 
 
 def lda_accuracy(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> float:
@@ -122,7 +122,7 @@ def patch_mean_accuracies(patch: int = 9, per_class: int = 20, seed: int = 0, **
 def quick_options() -> dict[str, float]:
     import yaml
 
-    from mmlgnet.data.synthetic import synthetic_options
+    from mmlgnet.data.scenes.synthetic import synthetic_options
 
     path = Path(__file__).resolve().parents[1] / "configs" / "overlays" / "quick.yaml"
     return synthetic_options(yaml.safe_load(path.read_text())["data"]["synthetic_options"])  # type: ignore[return-value]

@@ -11,8 +11,8 @@ import torch
 import yaml
 from cardkit import write_card_scene
 
-from mmlgnet.data.catalog import SPECS
-from mmlgnet.data.synthetic import MAX_SYNTHETIC_CLASSES, make_synthetic_scene
+from mmlgnet.data.scenes.catalog import SPECS
+from mmlgnet.data.scenes.synthetic import MAX_SYNTHETIC_CLASSES, make_synthetic_scene
 from mmlgnet.errors import ConfigError
 from mmlgnet.text.embeddings import class_text_embeddings
 from mmlgnet.text.prompts import (
@@ -129,7 +129,7 @@ def test_card_descriptions_reach_the_model_through_the_cli(tmp_path: Path) -> No
 
 
 def test_descriptions_with_coop_is_refused() -> None:
-    from mmlgnet.module import MMLGNetModule
+    from mmlgnet.training.module import MMLGNetModule
 
     with pytest.raises(ConfigError, match="--model.prompts descriptions with --model.prompt_learning coop"):
         MMLGNetModule(num_classes=2, class_names=["grass", "trees"], text_model="mmlgnet-tiny", text_pretrained=None,
@@ -138,7 +138,7 @@ def test_descriptions_with_coop_is_refused() -> None:
 
 def test_a_descriptions_file_describing_a_class_the_scene_lacks_is_refused(tmp_path: Path) -> None:
     """The rule of a card's class_descriptions (an unknown class is refused) holds for --model.descriptions."""
-    from mmlgnet.module import MMLGNetModule
+    from mmlgnet.training.module import MMLGNetModule
 
     path = tmp_path / "other_scene.yaml"
     path.write_text(yaml.safe_dump({"Trees": ["crowns."], "Road": ["a strip."], "Lava": ["hot rock."]}))

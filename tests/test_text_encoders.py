@@ -85,7 +85,7 @@ def test_cache_keys_differ_between_backends_and_weights() -> None:
 
 @needs_minilm
 def test_checkpoint_buffer_holds_the_minilm_embeddings(tmp_path: Path) -> None:
-    from mmlgnet.module import MMLGNetModule
+    from mmlgnet.training.module import MMLGNetModule
 
     names = ["Trees", "Road", "Water"]
     m = MMLGNetModule(num_classes=3, class_names=names, hsi_widths=(8,), lidar_widths=(8,), fusion_dim=8,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mmlgnet.errors import ConfigError
-from mmlgnet.module import MMLGNetModule
+from mmlgnet.training.module import MMLGNetModule
 
 REPO = Path(__file__).resolve().parents[1]
 

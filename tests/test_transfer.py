@@ -14,7 +14,7 @@ from cardkit import NODATA, small_scene, write_card_scene, write_tif
 
 from mmlgnet.cli import main, run
 from mmlgnet.data.datamodule import HSILidarDataModule
-from mmlgnet.data.synthetic import default_split
+from mmlgnet.data.scenes.synthetic import default_split
 from mmlgnet.errors import CheckpointError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from mmlgnet.cli import main
-from mmlgnet.tracking import has_api_key
+from mmlgnet.tracking.wandb_logger import has_api_key
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,7 +66,7 @@ def test_api_key_detection_without_network(tmp_path, monkeypatch):
 
 def test_our_modules_import_wandb_lazily():
     # (open_clip -> timm imports wandb by itself when it is installed; our own modules must not.)
-    code = ("import sys, mmlgnet.tracking, mmlgnet.prediction, mmlgnet.reproduce, mmlgnet.maps; "
+    code = ("import sys, mmlgnet.tracking.wandb_logger, mmlgnet.mapping.prediction, mmlgnet.repro.reproduce, mmlgnet.mapping.maps; "
             "assert 'wandb' not in sys.modules, 'wandb imported eagerly'")
     # timeout: a hang guard sized for a loaded 2-core machine (~9 CPU-s of imports took 83 s of 120 there)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mmlgnet.data.cards import is_card
-from mmlgnet.data.normalization import NORMALIZATIONS
-from mmlgnet.data.patches import check_patch_size
-from mmlgnet.data.scenes import SCENE_NAMES
-from mmlgnet.data.splits import check_val_fraction, parse_protocol
-from mmlgnet.data.synthetic import MAX_SYNTHETIC_CLASSES
+from mmlgnet.data.sampling.normalization import NORMALIZATIONS
+from mmlgnet.data.sampling.patches import check_patch_size
+from mmlgnet.data.sampling.splits import check_val_fraction, parse_protocol
+from mmlgnet.data.scenes.cards import is_card
+from mmlgnet.data.scenes.catalog_load import SCENE_NAMES
+from mmlgnet.data.scenes.synthetic import MAX_SYNTHETIC_CLASSES
 from mmlgnet.errors import ConfigError
 
 

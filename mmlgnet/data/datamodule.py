@@ -13,25 +13,26 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
-from mmlgnet.data import labelled
-from mmlgnet.data.band_checks import check_bands
-from mmlgnet.data.cards import is_card, load_card
 from mmlgnet.data.data_options import check_data_options
-from mmlgnet.data.lazy_scene import LazyScene
-from mmlgnet.data.nodata_source import NodataSource, option_source
-from mmlgnet.data.normalization import NormStats, band_stats, norm_stats
-from mmlgnet.data.patches import Normalization, PatchGatherer, check_patch_size, normalized_padded
-from mmlgnet.data.sampling import PatchDataset, PixelBatchSampler, PixelIndexDataset
-from mmlgnet.data.scenes import SPECS, Scene, load_scene
-from mmlgnet.data.split_report import report_split
-from mmlgnet.data.splits import Split, make_split
-from mmlgnet.data.streaming import StreamPlan, plan_stream
-from mmlgnet.data.synthetic import make_synthetic_scene
-from mmlgnet.data.synthetic import synthetic_options as synthetic_options_of
+from mmlgnet.data.sampling import labelled
+from mmlgnet.data.sampling.band_checks import check_bands
+from mmlgnet.data.sampling.batches import PatchDataset, PixelBatchSampler, PixelIndexDataset
+from mmlgnet.data.sampling.normalization import NormStats, band_stats, norm_stats
+from mmlgnet.data.sampling.patches import Normalization, PatchGatherer, check_patch_size, normalized_padded
+from mmlgnet.data.sampling.split_report import report_split, split_summary
+from mmlgnet.data.sampling.splits import Split, make_split
+from mmlgnet.data.sampling.streaming import StreamPlan, plan_stream
+from mmlgnet.data.sampling.unseen import check_unseen_option, resolve_unseen
+from mmlgnet.data.scenes.card_load import load_card
+from mmlgnet.data.scenes.cards import is_card
+from mmlgnet.data.scenes.catalog_load import SPECS, Scene, load_scene
+from mmlgnet.data.scenes.lazy_scene import LazyScene
+from mmlgnet.data.scenes.nodata_source import NodataSource, option_source
+from mmlgnet.data.scenes.synthetic import make_synthetic_scene
+from mmlgnet.data.scenes.synthetic import synthetic_options as synthetic_options_of
 from mmlgnet.data.transfer import TrainingData, data_state
-from mmlgnet.data.unseen import check_unseen_option, resolve_unseen
 from mmlgnet.errors import ConfigError
-from mmlgnet.models import Modality
+from mmlgnet.models.mmlgnet import Modality
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class HSILidarDataModule(L.LightningDataModule):
             out of training on purpose is the open-vocabulary case: `unseen_classes`.
         unseen_classes: classes held out of training and validation (names or 1-based ids), e.g. `[Vineyard]`:
             their train/val pixels are dropped (test pixels unchanged), the model trains on the seen classes'
-            prompts only and test/predict score all classes (seen/unseen accuracy: mmlgnet.open_vocab).
+            prompts only and test/predict score all classes (seen/unseen accuracy: mmlgnet.training.open_vocab).
         patch_size: P, odd.
         batch_size: training pixels per step (per process under DDP).
         eval_batch_size: pixels per step for validation, test and full-scene prediction.
@@ -77,18 +78,18 @@ class HSILidarDataModule(L.LightningDataModule):
         modalities: which inputs to serve (linked from `model.modalities` by the CLI).
         pipeline: `device` (vectorised gather on the device) or `per_sample` (reference DataLoader path).
         num_workers: DataLoader workers of the `per_sample` path (the `device` path needs none).
-        scene_in_memory: how fit/validate/test hold a scene card (mmlgnet.data.labelled): `true` loads the whole
+        scene_in_memory: how fit/validate/test hold a scene card (mmlgnet.data.sampling.labelled): `true` loads the whole
             scene (normalised and padded: ~2x its float32 bytes), `false` reads the rasters by windows and keeps
             only the labelled pixels' P×P patches (statistics in one windowed pass; same patches bit for bit),
             `auto` (default) loads it when 2x its bytes fit `memory_budget_mb` (default a quarter of the RAM),
             else reads by windows. The path taken and why are logged. predict maps every pixel: a scene that does
             not fit is mapped by tiles (`stream`); `false` with `stream never` is refused for predict.
-        stream: `predict` by tiles read by window (mmlgnet.data.streaming; scene cards only): `auto` when the
+        stream: `predict` by tiles read by window (mmlgnet.data.sampling.streaming; scene cards only): `auto` when the
             scene would not fit `memory_budget_mb` in memory, `always`, or `never`. fit/test load the scene.
         memory_budget_mb: memory the prediction may use (default: a quarter of the RAM); sets the tile size.
         stream_tile: tile side in pixels (default: from memory_budget_mb).
         synthetic_*: size, class count and seed of the synthetic scene; `synthetic_options` sets the generator's
-            other settings (difficulty knobs: mmlgnet.data.synthetic.SYNTHETIC_OPTIONS), e.g. in the quick mode.
+            other settings (difficulty knobs: mmlgnet.data.scenes.synthetic.SYNTHETIC_OPTIONS), e.g. in the quick mode.
 
     Applying a trained model to another scene: `state_dict()` (saved by Lightning in every checkpoint) holds
     the normalisation statistics of each modality and the class list; `load_state_dict()` (a checkpoint
@@ -231,21 +232,12 @@ class HSILidarDataModule(L.LightningDataModule):
         return self._split
 
     def split_summary(self) -> dict[str, Any]:
-        """Protocol facts written next to every result: name, seed, per-class counts of each subset."""
-        counts = self.split.counts(self.scene.labels, self.num_classes)
-        return {
-            "name": self.split_protocol, "seed": self.split_seed, "val_fraction": self.val_fraction,
-            "class_names": self.class_names, "counts": counts,
-            "totals": {k: int(sum(v)) for k, v in counts.items()},
-            "nodata": self.fill_value, "allow_empty_train_classes": self.allow_empty_train_classes,
-            "empty_train_classes": [n for n, c in zip(self.class_names, counts["train"], strict=True)
-                                    if c == 0 and n not in self.unseen_class_names],
-            "unseen_classes": self.unseen_class_names,
-        }
+        """Protocol facts written next to every result (mmlgnet.data.sampling.split_report.split_summary)."""
+        return split_summary(self)
 
     # ---- Lightning hooks ----
     def setup(self, stage: str | None = None) -> None:
-        self.scene  # noqa: B018 -- STREAM: plans streaming on first use (mmlgnet.data.streaming)
+        self.scene  # noqa: B018 -- STREAM: plans streaming on first use (mmlgnet.data.sampling.streaming)
         if self._stream is not None:
             if stage == "predict":
                 return self._stream.setup(self)
@@ -291,7 +283,7 @@ class HSILidarDataModule(L.LightningDataModule):
 
     def _serve(self, check: bool) -> None:
         """Normalise (own statistics, or the training scene's after load_state_dict), pad and serve each modality."""
-        if self._windowed is not None:  # MEM: labelled patches gathered by windows (mmlgnet.data.labelled)
+        if self._windowed is not None:  # MEM: labelled patches gathered by windows (mmlgnet.data.sampling.labelled)
             sp = self.split
             index = np.unique(np.concatenate([sp.train, sp.val, sp.test]).astype(np.int64))
             self._gatherers, self.norm_stats = labelled.serve_labelled(  # type: ignore[assignment]
@@ -345,7 +337,7 @@ class HSILidarDataModule(L.LightningDataModule):
         return getattr(self, "trainer", None)
 
     def _report_split(self, log_dir: str | None) -> None:
-        report_split(self, log_dir)  # mmlgnet.data.split_report: log table, split.npz, split.json
+        report_split(self, log_dir)  # mmlgnet.data.sampling.split_report: log table, split.npz, split.json
 
     def _targets(self, index: np.ndarray) -> np.ndarray:
         return self.scene.labels.reshape(-1)[index].astype(np.int64) - 1  # 0-based; −1 = unlabelled

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mmlgnet.data.normalization import NormStats
+from mmlgnet.data.sampling.normalization import NormStats
 from mmlgnet.errors import CheckpointError
 
 STATE_VERSION = 1

@@ -45,8 +45,8 @@ class InProcess:
     name = "inprocess"
 
     def __call__(self, cli_args: Sequence[str], run_dir: Path) -> tuple[bool, str]:
-        from mmlgnet import tracking
         from mmlgnet.cli import main
+        from mmlgnet.tracking import wandb_logger
 
         sigint = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
         try:
@@ -56,13 +56,13 @@ class InProcess:
                 main(list(cli_args))
             return True, ""
         except KeyboardInterrupt:
-            tracking.finish(exit_code=130)
+            wandb_logger.finish(exit_code=130)
             raise
         except BaseException as e:  # noqa: BLE001 (SystemExit from argument errors included): record, go on
             if _interrupted(e):
-                tracking.finish(exit_code=130)
+                wandb_logger.finish(exit_code=130)
                 raise KeyboardInterrupt(str(_interrupted(e))) from e
-            tracking.finish(exit_code=1)
+            wandb_logger.finish(exit_code=1)
             return False, f"{type(e).__name__}: {e}"
         finally:
             if sigint is not None:

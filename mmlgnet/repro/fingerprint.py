@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 import mmlgnet
-from mmlgnet.data.download import sha256sum
+from mmlgnet.data.io.download import sha256sum
 from mmlgnet.errors import ConfigError
 
 #: Config keys that cannot change a run's numbers, with the reason (documented in the README).
@@ -67,7 +67,7 @@ class Fingerprint:
 
     @property
     def threads(self) -> int | None:
-        """The runs' `--threads` (mmlgnet.runtime): part of the config, so of the fingerprint."""
+        """The runs' `--threads` (mmlgnet.training.runtime): part of the config, so of the fingerprint."""
         return _get(self.payload["config"], "threads")
 
 
@@ -212,7 +212,7 @@ def numeric_build() -> dict[str, Any]:
     import scipy
     import torch
 
-    from mmlgnet.runtime import cudnn_version
+    from mmlgnet.training.runtime import cudnn_version
 
     libs = {}
     for dist in metadata.distributions():
@@ -236,10 +236,10 @@ def run_environment(run_dir: Path) -> dict[str, Any] | None:
 
 
 def text_weights(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The text model's weights by content (mmlgnet.text.weights_id.run_weights): a local checkpoint's sha256,
+    """The text model's weights by content (mmlgnet.text.encoders.run_weights): a local checkpoint's sha256,
     a preset's recipe (activation, strictness) with its file or hub revision + sha256, a sentence-transformers
     folder's content. Empty for an open_clip tag or an untrained tower."""
-    from mmlgnet.text.weights_id import run_weights
+    from mmlgnet.text.encoders import run_weights
 
     return run_weights(_get(cfg, "model"))
 

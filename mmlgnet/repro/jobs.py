@@ -3,7 +3,7 @@
 Slot k of N gets, on a machine with visible GPUs, one GPU round robin over them (CUDA_VISIBLE_DEVICES=<that
 one>), and everywhere a disjoint share of the CPU cores this process may use: pinned (sched_setaffinity) and
 told so (OMP_NUM_THREADS / MKL_NUM_THREADS, for what loads before the run's options are read). The run's own
-thread count is its `--threads` option (mmlgnet.runtime), not the slot's cores: the CLI applies it first thing,
+thread count is its `--threads` option (mmlgnet.training.runtime), not the slot's cores: the CLI applies it first thing,
 in a slot, in-process or under SLURM alike (a slot with fewer cores is slower, never different). A run is
 started when a slot is free; its result does not depend on the slot (same seeds, same numbers, every seed of
 the quick repro: test_reproduce_jobs.py).

@@ -238,7 +238,7 @@ def _num_classes(s: Setting, opts: RunOptions, fingerprinter: Fingerprinter, gro
     if group != "openvocab" or (wanted is not None and not any(n.startswith("unseen-") for n in wanted)):
         return 0
     if s.scene != "synthetic":
-        from mmlgnet.data.scenes import SPECS
+        from mmlgnet.data.scenes.catalog_load import SPECS
 
         return len(SPECS[s.scene].class_names)
     cfg = fingerprinter(run_args(s, VARIANTS["mmlgnet"], SENTINEL_SEED, opts, maps=False), s.slug).payload["config"]
@@ -263,8 +263,8 @@ class DataCheck:
     def _check(scene: str, root: Path) -> tuple[bool, bool, str]:
         if scene == "synthetic":
             return True, True, ""
-        from mmlgnet.data.download import DataError
-        from mmlgnet.data.scenes import load_scene
+        from mmlgnet.data.io.download import DataError
+        from mmlgnet.data.scenes.catalog_load import load_scene
 
         try:
             load_scene(scene, root / scene, require_hsi=True)

@@ -123,7 +123,7 @@ class Registry:
             problems = metrics_problems(d / "test_metrics.json", run.setting.scene, run.setting.protocol, run.seed)
             if problems:
                 status, error = "failed", "not a finished result: " + "; ".join(problems)
-        more.setdefault("environment", run_environment(d))  # what the run computed on (mmlgnet.runtime)
+        more.setdefault("environment", run_environment(d))  # what the run computed on (mmlgnet.training.runtime)
         info = self.describe(run, status, launcher=launcher, error=error, wall_s=round(wall_s, 2),
                              finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"), **more)
         write_json(d / "run.json", info)  # atomic: readers see the old state or the new one, never half

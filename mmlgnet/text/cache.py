@@ -16,6 +16,7 @@ from torch import Tensor
 
 from mmlgnet.atomic import save_torch
 from mmlgnet.errors import UserError
+from mmlgnet.text.digests import default_cache_dir as default_cache_dir
 
 #: A cached class embedding's norm may differ from 1 by this much (float32 round-off is ~1e-7).
 NORM_TOLERANCE = 1e-4
@@ -28,12 +29,6 @@ class TextCacheError(UserError):
 
 class TextCacheWarning(UserWarning):
     """A cached text-embedding file failed validation: it is recomputed and rewritten."""
-
-
-def default_cache_dir() -> Path:
-    """`$MMLGNET_CACHE/text` when MMLGNET_CACHE is set, else ~/.cache/mmlgnet/text."""
-    root = os.environ.get("MMLGNET_CACHE")
-    return Path(root) / "text" if root else Path.home() / ".cache" / "mmlgnet" / "text"
 
 
 def pretrained_identity(pretrained: str | None, seed: int, model_name: str = "") -> object:

@@ -29,10 +29,14 @@ _CHUNK = 1 << 22
 _DOC_SUFFIXES = (".md",)
 
 
+def default_cache_dir() -> Path:
+    """`$MMLGNET_CACHE/text` when MMLGNET_CACHE is set, else ~/.cache/mmlgnet/text."""
+    root = os.environ.get("MMLGNET_CACHE")
+    return Path(root) / "text" if root else Path.home() / ".cache" / "mmlgnet" / "text"
+
+
 def store_path() -> Path:
     """`digests.json` in the mmlgnet cache root ($MMLGNET_CACHE, else ~/.cache/mmlgnet)."""
-    from mmlgnet.text.cache import default_cache_dir
-
     return default_cache_dir().parent / "digests.json"
 
 

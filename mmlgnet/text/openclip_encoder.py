@@ -20,22 +20,17 @@ import torch.nn.functional as F
 from open_clip.pretrained import download_pretrained, get_pretrained_cfg, list_pretrained_tags_by_model
 from torch import Tensor
 
-from mmlgnet.errors import ConfigError, UserError
+from mmlgnet.errors import ConfigError
 from mmlgnet.text import hub, presets
+from mmlgnet.text.openclip_model import CLIP_CONFIG_DIR as CLIP_CONFIG_DIR
+from mmlgnet.text.openclip_model import SEED as SEED
+from mmlgnet.text.openclip_model import ClipWeightsError as ClipWeightsError
+from mmlgnet.text.openclip_model import untrained_model as untrained_model
 
 log = logging.getLogger(__name__)
 
-#: Tiny open_clip model configs shipped with the package (tests, offline smoke runs).
-CLIP_CONFIG_DIR = Path(__file__).parent / "clip_configs"
-open_clip.add_model_config(CLIP_CONFIG_DIR)
-
-SEED = 0  # the fixed seed of an untrained (pretrained=None) text tower
 SCHEMAS = ("hf-hub:", "local-dir:")
 _EXAMPLE_MODELS = ("ViT-B-32", "ViT-B-32-quickgelu", "ViT-B-16", "ViT-L-14", "RN50", "mmlgnet-tiny")
-
-
-class ClipWeightsError(UserError):
-    """The CLIP weights asked for cannot be obtained (offline, not cached, missing file, unknown tag)."""
 
 
 def is_path_like(pretrained: str) -> bool:
@@ -84,24 +79,6 @@ def _resolve_tag(model_name: str, tag: str, cache_file: Path) -> tuple[str, bool
     except Exception as e:
         where = f"from {hub.endpoint()} " if hub_file else ""
         raise ClipWeightsError(f"download {where}failed: {e}\n" + guidance(model_name, tag, cache_file)) from e
-
-
-def _drop_open_clip_random_init(record: logging.LogRecord) -> bool:
-    """A root-logger filter: drop open_clip's "No pretrained weights loaded" (a second untrained warning)."""
-    return not str(record.msg).startswith("No pretrained weights loaded")
-
-
-def untrained_model(model_name: str, device: str = "cpu", quick_gelu: bool = False) -> torch.nn.Module:
-    """The open_clip model randomly initialised under the fixed seed (the global RNG is left alone)."""
-    root = logging.getLogger()
-    root.addFilter(_drop_open_clip_random_init)  # the caller warns about an untrained tower, louder
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(SEED)
-            return open_clip.create_model(model_name, pretrained=None, pretrained_text=False, device=device,
-                                          force_quick_gelu=quick_gelu)
-    finally:
-        root.removeFilter(_drop_open_clip_random_init)
 
 
 def create_model(model_name: str, pretrained: str | None, device: str, cache_file: Path) -> torch.nn.Module:

@@ -171,7 +171,7 @@ def instructions(preset: Preset, arch: str) -> str:
 def weights_file(preset: Preset, path: str | None, arch: str) -> str:
     """The local checkpoint file: `path`, or the hub file from the Hugging Face cache, or downloaded now."""
     from mmlgnet.text import hub
-    from mmlgnet.text.openclip_encoder import ClipWeightsError
+    from mmlgnet.text.openclip_model import ClipWeightsError
 
     if path is not None:
         if not os.path.isfile(path):
@@ -194,7 +194,7 @@ def read_state_dict(path: str, mmap: bool = False) -> dict[str, torch.Tensor]:
     """The model state dict in a checkpoint file: a plain state dict, or an open_clip training checkpoint
     ({"state_dict": ...}, keys maybe prefixed "module." by DDP). Loaded with weights_only (no code runs);
     `mmap` maps the tensors instead of reading them (a cheap check of a large file)."""
-    from mmlgnet.text.openclip_encoder import ClipWeightsError
+    from mmlgnet.text.openclip_model import ClipWeightsError
 
     try:
         try:
@@ -218,7 +218,7 @@ def read_state_dict(path: str, mmap: bool = False) -> dict[str, torch.Tensor]:
 
 def load(preset: Preset, path: str | None, arch: str, device: str = "cpu") -> torch.nn.Module:
     """The open_clip model `arch` with the preset's weights, built and loaded by the preset's recipe."""
-    from mmlgnet.text.openclip_encoder import ClipWeightsError, untrained_model
+    from mmlgnet.text.openclip_model import ClipWeightsError, untrained_model
 
     file = weights_file(preset, path, arch)
     how = recipe(preset, arch)
@@ -258,7 +258,7 @@ def check_weights_file(preset: Preset, path: str | Path) -> None:
     """ClipWeightsError unless `path` is a file the preset can load: it exists, reads as the preset's format
     (a state dict, or a training checkpoint holding one) memory-mapped (cheap for a large file), and has the
     CLIP text tower. Whether its tensors fit the architecture is left to the load (it builds the model)."""
-    from mmlgnet.text.openclip_encoder import ClipWeightsError
+    from mmlgnet.text.openclip_model import ClipWeightsError
 
     if not os.path.isfile(path):
         raise ClipWeightsError(f"{preset.name} weights {path}: no such file. " + instructions(preset, preset.archs[0]))

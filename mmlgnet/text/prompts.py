@@ -136,7 +136,7 @@ def prompts_for(class_names: Sequence[str], mode: str = "templates", templates: 
     if mode == "templates":
         return class_prompts(class_names, mode, templates)
     descriptions, source = resolve_descriptions(option, card, scene_name)
-    if option:  # the same rule as a card's class_descriptions (mmlgnet.data.card_load)
+    if option:  # the same rule as a card's class_descriptions (mmlgnet.data.scenes.card_load)
         refuse_unknown(descriptions, class_names, f"--model.descriptions {option} ({description_file(option)})")
     return class_prompts(class_names, mode, templates, descriptions, source)
 

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from mmlgnet.errors import ConfigError
 from mmlgnet.text import hub
-from mmlgnet.text.openclip_encoder import ClipWeightsError
+from mmlgnet.text.openclip_model import ClipWeightsError
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """The identity of a text model's weights: what decides the class embeddings, by content, never by path or mtime.
 
 Used twice: in the text-embedding cache key (mmlgnet.text.cache: a different file, hub revision or recipe is a
-miss, never a stale hit) and in the run fingerprint (mmlgnet.repro.fingerprint: a finished run is reused only
-with the same weights). Forms of `weights_identity`:
+miss, never a stale hit) and in the run fingerprint (mmlgnet.repro.fingerprint through
+mmlgnet.text.encoders.run_weights: a finished run is reused only with the same weights). Forms of `weights_identity`:
 
 - untrained (`text_pretrained` null): {"untrained_seed"};
 - an open_clip tag (`openai`, ...): {"tag"} (the open_clip version, recorded beside it, pins what a tag means);
@@ -20,15 +20,10 @@ A sentence-transformers model folder is identified by `folder_identity` (every f
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mmlgnet.errors import UserError
 from mmlgnet.text import digests, hub, presets
-
-#: The open_clip architecture a config without `model.text_model` gets (MMLGNetModule's default).
-DEFAULT_ARCH = "ViT-B-32"
 
 
 def file_identity(path: str | Path) -> dict[str, Any]:
@@ -66,24 +61,3 @@ def weights_identity(pretrained: str | None, arch: str, seed: int = 0, fetch: bo
     if os.path.isfile(pretrained):
         return file_identity(pretrained)
     return {"tag": pretrained}
-
-
-def run_weights(model: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The weights identities of a run's `model` config section, for the run fingerprint: the open_clip
-    checkpoint behind `text_pretrained` (a file or a preset), or the sentence-transformers folder behind
-    `text_model`. Empty for a tag or an untrained tower (the config value and the versions say it all)."""
-    model = model or {}
-    if model.get("text_encoder") == "sentence_transformers":
-        from mmlgnet.text import st_encoder
-
-        name = str(model.get("text_model"))
-        try:
-            source, local = st_encoder.resolve(name)
-        except UserError as e:  # the run will refuse it with this message
-            return {"model.text_model": {"kind": "folder", "unresolved": str(e)}}
-        return {"model.text_model": folder_identity(source)} if local else {}
-    pretrained = model.get("text_pretrained")
-    if not isinstance(pretrained, str) or (presets.parse(pretrained) is None and not os.path.isfile(pretrained)):
-        return {}
-    arch = str(model.get("text_model") or DEFAULT_ARCH)
-    return {"model.text_pretrained": weights_identity(pretrained, arch, fetch=False)}

@@ -1,0 +1,145 @@
+"""A scene card opened lazily: its HSI and stacked LiDAR rasters as windowed sources, no pixel read.
+
+The same card checks as `card_load.read_card` for what a prediction needs (one pixel grid, one CRS and
+transform, the nodata value in force, `lidar_channels`, the HSI required by the modalities), the same NaN
+handling (a raster declaring NaN as nodata gets its NaN entries replaced by the value in force), and a shape-only
+`Scene` stub whose arrays are zero-stride views (no memory), so code that only asks for sizes, band counts, class
+names or georeferencing works unchanged. Labels are not read (except ROI text files, for class names).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mmlgnet.data.io.download import DataError
+from mmlgnet.data.io.windows import WindowSource, open_raster
+from mmlgnet.data.scenes.card_load import _Grid, _named, card_palette, nodata_source
+from mmlgnet.data.scenes.cards import SceneCard, _Card, parse_card
+from mmlgnet.data.scenes.scene import Scene
+
+__all__ = ["LazyScene", "StackSource", "open_card_lazily"]
+
+
+class StackSource:
+    """Several windowed rasters stacked as channels (a card's LiDAR list), the first `channels` kept.
+
+    `read(rows, cols)` -> (h, w, C) float32 with NaN entries of NaN-nodata files replaced by `fill` (card_load).
+    """
+
+    def __init__(self, parts: Sequence[WindowSource], fill: float | None, channels: int | None = None) -> None:
+        self.parts, self.fill = list(parts), fill
+        total = sum(p.shape[2] for p in self.parts)
+        self.channels = total if channels is None else channels
+        h, w, _ = self.parts[0].shape
+        self.shape = (h, w, self.channels)
+
+    def read(self, rows: slice, cols: slice) -> np.ndarray:
+        out, left = [], self.channels
+        for part in self.parts:
+            if left <= 0:
+                break
+            take = min(left, part.shape[2])
+            a = part.read(rows, cols, bands=list(range(take)))  # (h, w, take) float32
+            if self.fill is not None and part.nodata is not None and np.isnan(part.nodata):
+                a = np.where(np.isnan(a), np.float32(self.fill), a).astype(np.float32, copy=False)
+            out.append(a)
+            left -= take
+        return out[0] if len(out) == 1 else np.concatenate(out, axis=2)  # (h, w, C)
+
+    def close(self) -> None:
+        for p in self.parts:
+            p.close()
+
+
+@dataclass
+class LazyScene:
+    """A card's sources and metadata; `stub` is the shape-only Scene (zero-stride arrays: never read them)."""
+
+    card: SceneCard
+    hsi: StackSource | None
+    lidar: StackSource
+    stub: Scene
+
+    @property
+    def height(self) -> int:
+        return self.stub.height
+
+    @property
+    def width(self) -> int:
+        return self.stub.width
+
+    def cube(self, name: str) -> StackSource | None:
+        return self.hsi if name == "hsi" else self.lidar
+
+    def close(self) -> None:
+        for s in (self.hsi, self.lidar):
+            if s is not None:
+                s.close()
+
+
+def _open(grid: _Grid, key: str, path: object, ref_key: str | None, bands: tuple[int, ...] | None) -> WindowSource:
+    try:
+        src = open_raster(path, key=ref_key, bands=list(bands) if bands else None)  # type: ignore[arg-type]
+    except DataError as e:
+        raise _named(grid.c, key, e) from None
+    grid.add(key, src.path, src.shape, src.crs, src.transform)
+    return src
+
+
+def _class_names(c: _Card, card: SceneCard) -> tuple[str, ...]:
+    """The card's class_names; else the ROI names of its label files (read: ROI text is small)."""
+    if card.class_names is not None:
+        return card.class_names
+    from mmlgnet.data.io.readers import read_labels
+
+    for key in ("labels", "train", "test"):
+        ref = getattr(card, key)
+        if ref is not None and ref.path.suffix.lower() == ".txt":
+            _, names, _ = read_labels(ref.path, key=ref.key)
+            if names:
+                return tuple(names)
+    raise c.error("class_names", "missing (needed to map the scene by tiles without reading its label rasters)",
+                  "List the class names in label order: `class_names: [...]`.")
+
+
+def open_card_lazily(path: str, lidar_channels: int | None = None, require_hsi: bool = True) -> LazyScene:
+    """Open a card's rasters for windowed reads (headers only) and check them as read_card does."""
+    card = parse_card(path)
+    c = _Card(card.card)
+    grid = _Grid(c)
+    sources: dict[str, WindowSource] = {}
+    if card.hsi is not None:
+        sources["hsi"] = _open(grid, "hsi", card.hsi.path, card.hsi.key, card.hsi.bands)
+    elif require_hsi:
+        raise c.error("hsi", "missing, but the run uses the HSI modality",
+                      "Add `hsi: <file>` to the card, or run LiDAR-only with --model.modalities [lidar].")
+    for i, ref in enumerate(card.lidar):
+        sources[f"lidar[{i}]"] = _open(grid, "lidar", ref.path, ref.key, ref.bands)
+    declared = nodata_source(c, card, sources)
+    nodata = None if declared is None else declared.value
+    parts = [sources[f"lidar[{i}]"] for i in range(len(card.lidar))]
+    total = sum(p.shape[2] for p in parts)
+    if lidar_channels is not None and not 1 <= lidar_channels <= total:
+        raise DataError(f"lidar_channels={lidar_channels} but the card {path} stacks {total} LiDAR raster band(s): "
+                        f"set --data.lidar_channels to 1..{total} (or null for all).")
+    lidar = StackSource(parts, nodata, lidar_channels)
+    hsi = StackSource([sources["hsi"]], nodata) if "hsi" in sources else None
+    assert grid.shape is not None
+    h, w = grid.shape
+    names = _class_names(c, card)
+    palette = card_palette(c, card, len(names))  # the card's, else the ROI files' colours
+    zeros = np.zeros(1, dtype=np.float32)
+    stub = Scene(
+        name=card.name,
+        hsi=None if hsi is None else np.broadcast_to(zeros, hsi.shape),  # zero-stride (H, W, C): no memory
+        lidar=np.broadcast_to(zeros, lidar.shape), labels=np.broadcast_to(np.zeros(1, dtype=np.int64), (h, w)),
+        class_names=names, palette=palette, crs=grid.crs, transform=grid.transform, nodata=nodata,
+        nodata_source=declared,
+        sources={**({"hsi": card.hsi.path} if card.hsi else {}), "lidar": card.lidar[0].path},
+        wavelengths_nm=None if card.wavelengths_nm is None else np.asarray(card.wavelengths_nm, dtype=np.float64),
+        class_descriptions=dict(card.class_descriptions or {}),
+    )
+    return LazyScene(card=card, hsi=hsi, lidar=lidar, stub=stub)
