@@ -9,7 +9,7 @@ import pytest
 
 from mmlgnet.tracking import dashboard
 
-PKG = Path(dashboard.__file__).parent
+PKG = Path(dashboard.__file__).parents[1]  # the mmlgnet package
 
 
 def test_workspace_has_the_panels_of_a_reproduction_grouped_by_setting_and_variant():
@@ -37,12 +37,12 @@ def test_panel_keys_are_what_the_package_logs():
     from mmlgnet.tracking.wandb_logger import SUMMARY_KEYS
 
     assert [f"test/{k}" for k in SUMMARY_KEYS] == [*dashboard.SCORES, *dashboard.OPEN_VOCAB]
-    module = (PKG / "module.py").read_text()
+    module = (PKG / "training" / "module.py").read_text()
     for key in ("train/loss", "train/v2t", "train/t2v", "train/logit_scale"):
         assert f'"{key}"' in module, key
     assert "on_epoch=True" in module  # Lightning then logs train/loss_epoch
-    assert dashboard.PER_CLASS_TABLE in (PKG / "tracking.py").read_text()
-    names = set(re.findall(r'"(\w+)\.png"', (PKG / "prediction.py").read_text()))
+    assert dashboard.PER_CLASS_TABLE in (PKG / "tracking" / "wandb_logger.py").read_text()
+    names = set(re.findall(r'"(\w+)\.png"', (PKG / "mapping" / "prediction.py").read_text()))
     assert {k.removeprefix("maps/") for k in dashboard.MAPS} <= names
 
 

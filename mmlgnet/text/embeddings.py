@@ -19,10 +19,10 @@ from mmlgnet.text import encoders
 from mmlgnet.text.cache import TextCacheError as TextCacheError
 from mmlgnet.text.cache import TextCacheWarning as TextCacheWarning
 from mmlgnet.text.cache import default_cache_dir as default_cache_dir
-from mmlgnet.text.openclip_encoder import CLIP_CONFIG_DIR as CLIP_CONFIG_DIR
-from mmlgnet.text.openclip_encoder import SEED as _SEED
-from mmlgnet.text.openclip_encoder import ClipWeightsError as ClipWeightsError
 from mmlgnet.text.openclip_encoder import create_model as _create_model  # noqa: F401  (mmlgnet.text.coop)
+from mmlgnet.text.openclip_model import CLIP_CONFIG_DIR as CLIP_CONFIG_DIR
+from mmlgnet.text.openclip_model import SEED as _SEED
+from mmlgnet.text.openclip_model import ClipWeightsError as ClipWeightsError
 from mmlgnet.text.prompts import DEFAULT_TEMPLATES as DEFAULT_TEMPLATES
 from mmlgnet.text.prompts import build_prompts as build_prompts
 
