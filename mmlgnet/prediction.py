@@ -13,7 +13,7 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from mmlgnet import maps, open_vocab
+from mmlgnet import maps, open_vocab, runtime
 from mmlgnet.atomic import save_npy, write_json
 from mmlgnet.data.normalization import nodata_pixels
 from mmlgnet.errors import ConfigError
@@ -32,7 +32,8 @@ class PredictionMapWriter(BasePredictionWriter):
     (H, W) float32 softmax maximum (both 0 at nodata pixels: any band equal to the nodata value);
     `prediction.png`, `ground_truth.png` (0 = unlabelled in black),
     `error_map.png` (test pixels: green right, red wrong), `confusion_matrix.png` (row-normalised, test
-    pixels) and `maps.json` (scores over the test pixels, file list). When the scene is georeferenced
+    pixels) and `maps.json` (scores over the test pixels, file list, the `environment` the map was computed in:
+    mmlgnet.runtime). When the scene is georeferenced
     (a scene card whose rasters carry a CRS and geotransform) also `prediction.tif` (class ids, the palette
     as colour table, class names as tags), `confidence.tif` (float32), `ground_truth.tif` and `error_map.tif`
     (1 right, 2 wrong test pixels), with the input's CRS and transform: they open in place in QGIS. The images are also logged to every
@@ -174,6 +175,7 @@ class PredictionMapWriter(BasePredictionWriter):
             "checkpoint": str(trainer.ckpt_path) if trainer.ckpt_path else None,
             "trained": _trained_state(trainer),
             "allow_untrained": bool(getattr(trainer.lightning_module, "allow_untrained", False)),
+            "environment": runtime.environment(trainer.lightning_module.device),  # as test_metrics.json records it
             "files": {n: str(p) for n, p in files.items()},
         })
         rank_zero_info(f"PredictionMapWriter: wrote {len(files)} files to {out}")
