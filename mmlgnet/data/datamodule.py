@@ -18,7 +18,7 @@ from mmlgnet.data.band_checks import check_bands
 from mmlgnet.data.cards import is_card, load_card
 from mmlgnet.data.data_options import check_data_options
 from mmlgnet.data.lazy_scene import LazyScene
-from mmlgnet.data.nodata_source import NodataSource, option_source
+from mmlgnet.data.nodata_source import NodataSource, option_source, recorded
 from mmlgnet.data.normalization import NormStats, band_stats, norm_stats
 from mmlgnet.data.patches import Normalization, PatchGatherer, check_patch_size, normalized_padded
 from mmlgnet.data.sampling import PatchDataset, PixelBatchSampler, PixelIndexDataset
@@ -212,8 +212,8 @@ class HSILidarDataModule(L.LightningDataModule):
 
     @property
     def nodata_source(self) -> NodataSource | None:
-        """Where the nodata value in force was declared, as the user wrote it (for messages: NaN, not its stand-in)."""
-        return option_source(self.nodata) if self.nodata is not None else self.scene.nodata_source
+        """Where the nodata value in force was declared, as the user wrote it (NaN, not its stand-in; NaN-tagged files too)."""
+        return option_source(self.nodata, self.scene.nodata_source) if self.nodata is not None else self.scene.nodata_source
 
     @property
     def lidar_channels_out(self) -> int:
@@ -237,7 +237,7 @@ class HSILidarDataModule(L.LightningDataModule):
             "name": self.split_protocol, "seed": self.split_seed, "val_fraction": self.val_fraction,
             "class_names": self.class_names, "counts": counts,
             "totals": {k: int(sum(v)) for k, v in counts.items()},
-            "nodata": self.fill_value, "allow_empty_train_classes": self.allow_empty_train_classes,
+            "nodata": recorded(self.fill_value, self.nodata_source), "allow_empty_train_classes": self.allow_empty_train_classes,
             "empty_train_classes": [n for n, c in zip(self.class_names, counts["train"], strict=True)
                                     if c == 0 and n not in self.unseen_class_names],
             "unseen_classes": self.unseen_class_names,
