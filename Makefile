@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SEEDS  ?=
 QUICK  ?= 0
 
-.PHONY: install test demo reproduce-tables readme-table benchmark benchmark-reproduce slurm-localhost lint clean
+.PHONY: install test test-all demo reproduce-tables readme-table benchmark benchmark-reproduce slurm-localhost lint clean
 
 install: $(STAMP)
 
@@ -16,9 +16,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The README's test command (also what .ci/run runs). Offline: HF_HUB_OFFLINE=1, W&B offline.
+# The README's test command: the fast tier (every module's unit tests and a short CLI fit/test/predict; tests
+# marked `slow` are left out). Offline: HF_HUB_OFFLINE=1, W&B offline. PYTEST_ARGS='...' passes more options.
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(PY) -m pytest -q
+	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+# Every test, the slow end-to-end ones included (SLURM, multi-node, DDP, kill/resume, parallel reproduce,
+# notebook, fresh-process checks): what .ci/run runs.
+test-all: $(STAMP)
+	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(PY) -m pytest -q $(PYTEST_ARGS)
 
 # Offline end-to-end run on the synthetic scene: fit, then test the last checkpoint.
 demo: $(STAMP)

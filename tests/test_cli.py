@@ -84,6 +84,7 @@ def test_validation_carve_out_saves_best_checkpoint(tmp_path):
     assert "best-" in rec["checkpoint"] and rec["split"]["totals"]["val"] > 0
 
 
+@pytest.mark.slow  # a fresh `python -m mmlgnet` process: `make test-all` only
 def test_print_config_and_help_in_subprocess():
     # timeout: a hang guard sized for a loaded 2-core machine (~12 CPU-s of imports took 76 s of 120 there)
     out = subprocess.run([sys.executable, "-m", "mmlgnet", "fit", "--config", "configs/trento.yaml", "--print_config"],

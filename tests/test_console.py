@@ -53,7 +53,8 @@ CASES = {  # name -> (arguments, a phrase of the message)
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
+# one case in a fresh process in `make test` (bad_split); the others in `make test-all` only (marked slow)
+@pytest.mark.parametrize("case", [pytest.param(c, marks=() if c == "bad_split" else pytest.mark.slow) for c in CASES])
 def test_user_error_is_one_line_and_exit_code_2(tmp_path, case):
     args, phrase = CASES[case]
     args = [a.format(tmp=tmp_path) for a in args]
@@ -64,6 +65,7 @@ def test_user_error_is_one_line_and_exit_code_2(tmp_path, case):
     assert not list(tmp_path.rglob("test_metrics.json"))
 
 
+@pytest.mark.slow  # a fresh `python -m mmlgnet` process (the in-process tests check the same debug switch): `make test-all` only
 def test_debug_env_shows_the_traceback(tmp_path):
     out = _cli("fit", *SMALL, "--data.split", "bogus:3", "--trainer.logger.init_args.save_dir", str(tmp_path),
                env={"MMLGNET_DEBUG": "1"})

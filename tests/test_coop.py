@@ -159,6 +159,7 @@ main(["predict", *args, "--predict_writer.output_dir", args[args.index("--traine
 """
 
 
+@pytest.mark.slow  # fit, resume and a fresh-process test/predict: `make test-all` only
 def test_fit_trains_the_context_and_the_checkpoint_needs_no_tower(tmp_path, monkeypatch):
     seen = []
     attach = coop.CoopPrompts.attach

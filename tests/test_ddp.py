@@ -14,6 +14,7 @@ import pytest
 import torch.distributed as dist
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # DDP: three fresh processes: `make test-all` only
 # Tolerance: the two runs differ only by float reduction order (sums over 2 ranks vs one batch), so the
 # test metrics agree to ±0.5 points (measured: identical) and the training losses to 1e-4 (measured ~1e-6).
 METRIC_TOL, LOSS_TOL = 0.5, 1e-4

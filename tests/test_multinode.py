@@ -17,6 +17,7 @@ import torch.distributed as dist
 from tests.test_ddp import LOSS_TOL, METRIC_TOL, RUN_TIMEOUT_S, _fit
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # two torchrun agents, fresh processes: `make test-all` only
 
 
 def _free_port() -> int:

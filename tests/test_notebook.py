@@ -7,9 +7,11 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # a Jupyter kernel and a 5-epoch fit: `make test-all` only
 
 
 def test_walkthrough_notebook_executes(tmp_path, monkeypatch):

@@ -124,6 +124,7 @@ def test_good_output_folders_pass(tmp_path):
     assert (maps / "prediction.npy").is_file()
 
 
+@pytest.mark.slow  # a fresh `python -m mmlgnet` process (the in-process tests check the same message): `make test-all` only
 def test_command_line_predict_into_an_impossible_folder_exits_2_with_one_line(tmp_path, blocker):
     bad = blocker / "maps"
     out = subprocess.run([sys.executable, "-m", "mmlgnet", "predict", *BASE, "--allow_untrained", "true",

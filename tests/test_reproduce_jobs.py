@@ -47,6 +47,7 @@ def _read(results: Path, run: str, name: str) -> dict:
     return json.loads((results / run / name).read_text())
 
 
+@pytest.mark.slow  # parallel reproduce, 8 runs: `make test-all` only
 def test_jobs_1_and_jobs_2_give_the_same_numbers_for_every_seed(tmp_path):
     """Issue 15.6, the repro itself: `--jobs 1` (in-process, in a runner that has 2 torch threads) and `--jobs 2`
     (subprocesses pinned to one core each) give identical confusion matrices for all 4 runs, because every run
@@ -77,6 +78,7 @@ def test_jobs_1_and_jobs_2_give_the_same_numbers_for_every_seed(tmp_path):
     assert [r["OA"] for r in seq_rows] == [r["OA"] for r in par_rows]
 
 
+@pytest.mark.slow  # parallel reproduce in fresh processes: `make test-all` only
 def test_a_slot_with_fewer_cores_than_threads_gives_the_in_process_numbers(tmp_path):
     """`-- --threads 2` in a `--jobs 2` slot pinned to one core: the run still computes with 2 threads (a warning
     in cli.log says it is slower), so its numbers are those of the in-process run with 2 threads."""

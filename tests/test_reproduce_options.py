@@ -94,7 +94,7 @@ def test_repeated_text_weights_name_is_refused(capsys):
 @pytest.mark.parametrize("content, why", [
     (None, "no such file"),
     (b"certainly not a checkpoint" * 8, "not a readable PyTorch checkpoint"),
-    ([1, 2, 3], "holds a list, not a CLIP state dict"),
+    ([1, 2, 3], "expected a CLIP state dict (name -> tensor)"),
     ({"fc.weight": torch.zeros(2)}, "a state dict without a CLIP text tower (no 'token_embedding.weight'"),
 ], ids=["missing", "garbage", "not-a-dict", "no-text-tower"])
 def test_text_weights_file_is_checked_before_any_run(tmp_path, capsys, monkeypatch, content, why):
@@ -113,15 +113,24 @@ def test_text_weights_file_is_checked_before_any_run(tmp_path, capsys, monkeypat
 
 
 def test_text_weights_formats_the_runs_load_pass(tmp_path):
-    """A plain state dict, an open_clip training checkpoint (DDP 'module.' keys), a legacy torch.save file."""
+    """A plain state dict, an open_clip training checkpoint (DDP 'module.' keys), a legacy torch.save file, and a
+    .safetensors file (open_clip loads those for a local `openai` file; hub copies of OpenAI CLIP are safetensors)."""
+    from safetensors.torch import save_file
+
     plain = _clip_like(tmp_path / "plain.pt")
     train = tmp_path / "epoch_20.pt"
     torch.save({"epoch": 20, "state_dict": {"module.token_embedding.weight": torch.zeros(4, 2)}}, train)
     legacy = tmp_path / "legacy.pt"
     torch.save({"token_embedding.weight": torch.zeros(4, 2)}, legacy, _use_new_zipfile_serialization=False)
+    safe = tmp_path / "open_clip_model.safetensors"
+    save_file({"token_embedding.weight": torch.zeros(4, 2)}, str(safe))
     weights.check_files([("remoteclip", str(plain)), ("skyclip", str(train)), ("openai", str(legacy)),
                          ("georsclip", "hub")])
-    assert [weights.problem(p) for p in (plain, train, legacy)] == [None, None, None]
+    assert [weights.problem(p) for p in (plain, train, legacy, safe)] == [None, None, None, None]
+    save_file({"visual.proj": torch.zeros(2)}, str(safe))
+    assert weights.problem(safe).startswith("a state dict without a CLIP text tower")
+    safe.write_bytes(b"junk" * 10)
+    assert weights.problem(safe).startswith("not a readable safetensors file")
 
 
 def test_skyclip_message_offers_no_hub(tmp_path):

@@ -44,6 +44,7 @@ def _holder(results: Path) -> int | None:
         return None
 
 
+@pytest.mark.slow  # a reproduce runner in a fresh process: `make test-all` only
 def test_two_runners_on_one_results_folder(tmp_path, capsys):
     """Issue 7.2: a second runner refuses at once naming the holder, a third waits (--wait-lock); nothing corrupted.
 
@@ -89,6 +90,7 @@ def test_two_runners_on_one_results_folder(tmp_path, capsys):
     assert [p.name for p in (results / SEED0.parent).iterdir()] == ["seed0"]  # nothing moved aside or half-done
 
 
+@pytest.mark.slow  # kill: a runner and its child in fresh processes: `make test-all` only
 def test_killed_runner_leaves_no_orphan_and_no_done_run(tmp_path):
     """Issue 7.11b: the child runs in its own process group and is stopped with the runner; run `interrupted`."""
     results = tmp_path / "R"

@@ -1,5 +1,5 @@
 """`reproduce --launcher slurm` on a real SLURM (issue 11.3): scripts/slurm_localhost.sh starts a single-node cluster
-on localhost (.ci/run does it before `make test`); without one these tests skip, naming what is missing.
+on localhost (.ci/run does it before `make test-all`); without one these tests skip, naming what is missing.
 
 Bounded in time: every wait has a deadline, and every job a test submitted is cancelled when it ends.
 """
@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # a real SLURM cluster, jobs of minutes: `make test-all` only
 TINY = ["--data.synthetic_height", "32", "--data.synthetic_width", "48", "--data.patch_size", "5",
         "--model.hsi_widths", "[8, 16]", "--model.lidar_widths", "[8, 16]", "--model.fusion_dim", "32",
         "--trainer.limit_train_batches", "2"]

@@ -17,6 +17,7 @@ from cardkit import write_card_scene
 from mmlgnet.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # DDP: two fresh processes: `make test-all` only
 BASE = ["--config", "configs/demo.yaml", "--config", "configs/overlays/debug.yaml"]
 RUN_TIMEOUT_S = 900  # a hang guard sized for a loaded 2-core machine (as tests/test_ddp.py), not a speed check
 

@@ -136,6 +136,7 @@ def _progress(out: Path) -> int:
     return done
 
 
+@pytest.mark.slow  # kill/resume of a fresh-process prediction: `make test-all` only
 def test_killed_prediction_resumes_and_completes(fitted: tuple[Path, Path, Path], tmp_path: Path) -> None:
     """SIGKILL after some tiles: no final file, the partials and record stay; a rerun writes only the rest."""
     card, ckpt, memory = fitted

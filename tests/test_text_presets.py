@@ -206,20 +206,3 @@ def test_preset_architecture_and_cache_key(tmp_path: Path) -> None:
     path.write_bytes(b"xy")
     assert weights_identity(f"georsclip:{path}", "ViT-B-32") != first  # the file's content changes the cache key
     assert presets.parse("openai") is None and presets.parse(None) is None
-
-
-def test_check_weights_file(tmp_path: Path) -> None:
-    preset = presets.PRESETS["remoteclip"]
-    model = _model()
-    torch.save(model.state_dict(), tmp_path / "plain.pt")
-    presets.check_weights_file(preset, tmp_path / "plain.pt")
-    torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, tmp_path / "train.pt")
-    presets.check_weights_file(presets.PRESETS["skyclip"], tmp_path / "train.pt")
-    with pytest.raises(ClipWeightsError, match="no such file"):
-        presets.check_weights_file(preset, tmp_path / "missing.pt")
-    (tmp_path / "junk.pt").write_bytes(b"junk")
-    with pytest.raises(ClipWeightsError, match="not a readable PyTorch checkpoint"):
-        presets.check_weights_file(preset, tmp_path / "junk.pt")
-    torch.save({"visual.proj": torch.zeros(2)}, tmp_path / "visual.pt")
-    with pytest.raises(ClipWeightsError, match="without a CLIP text tower"):
-        presets.check_weights_file(preset, tmp_path / "visual.pt")

@@ -29,6 +29,7 @@ def test_new_names_are_saved_and_old_ones_are_not():
     assert "clip_model" not in m.hparams and "clip_pretrained" not in m.hparams
 
 
+@pytest.mark.slow  # a fresh `python -m mmlgnet` process (the in-process tests check the same error): `make test-all` only
 def test_cli_old_name_exits_2_with_one_line(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "mmlgnet", "fit", "--config", str(REPO / "configs" / "demo.yaml"),

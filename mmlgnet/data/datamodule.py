@@ -213,8 +213,8 @@ class HSILidarDataModule(L.LightningDataModule):
 
     @property
     def nodata_source(self) -> NodataSource | None:
-        """Where the nodata value in force was declared, as the user wrote it (for messages: NaN, not its stand-in)."""
-        return option_source(self.nodata) if self.nodata is not None else self.scene.nodata_source
+        """Where the nodata value in force was declared, as the user wrote it (NaN, not its stand-in; NaN-tagged files too)."""
+        return option_source(self.nodata, self.scene.nodata_source) if self.nodata is not None else self.scene.nodata_source
 
     @property
     def lidar_channels_out(self) -> int:

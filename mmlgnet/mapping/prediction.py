@@ -19,7 +19,7 @@ from mmlgnet.errors import ConfigError
 from mmlgnet.mapping import maps
 from mmlgnet.mapping.output_lock import OutputLock
 from mmlgnet.mapping.stream_run import StreamRun, start_stream
-from mmlgnet.training import open_vocab
+from mmlgnet.training import open_vocab, runtime
 from mmlgnet.training.metrics import scores_from_confusion
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,8 @@ class PredictionMapWriter(BasePredictionWriter):
     (H, W) float32 softmax maximum (both 0 at nodata pixels: any band equal to the nodata value);
     `prediction.png`, `ground_truth.png` (0 = unlabelled in black),
     `error_map.png` (test pixels: green right, red wrong), `confusion_matrix.png` (row-normalised, test
-    pixels) and `maps.json` (scores over the test pixels, file list). When the scene is georeferenced
+    pixels) and `maps.json` (scores over the test pixels, file list, the `environment` the map was computed in:
+    mmlgnet.training.runtime). When the scene is georeferenced
     (a scene card whose rasters carry a CRS and geotransform) also `prediction.tif` (class ids, the palette
     as colour table, class names as tags), `confidence.tif` (float32), `ground_truth.tif` and `error_map.tif`
     (1 right, 2 wrong test pixels), with the input's CRS and transform: they open in place in QGIS. The images are also logged to every
@@ -175,6 +176,7 @@ class PredictionMapWriter(BasePredictionWriter):
             "checkpoint": str(trainer.ckpt_path) if trainer.ckpt_path else None,
             "trained": _trained_state(trainer),
             "allow_untrained": bool(getattr(trainer.lightning_module, "allow_untrained", False)),
+            "environment": runtime.environment(trainer.lightning_module.device),  # as test_metrics.json records it
             "files": {n: str(p) for n, p in files.items()},
         })
         rank_zero_info(f"PredictionMapWriter: wrote {len(files)} files to {out}")

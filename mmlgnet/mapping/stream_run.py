@@ -20,7 +20,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from mmlgnet.atomic import write_json
 from mmlgnet.mapping.stream_key import model_identity
 from mmlgnet.mapping.stream_writer import RowReader, StreamOutputs, block_rows
-from mmlgnet.training import open_vocab
+from mmlgnet.training import open_vocab, runtime
 
 __all__ = ["StreamRun", "start_stream"]
 
@@ -81,6 +81,7 @@ class StreamRun:
             "checkpoint": str(trainer.ckpt_path) if trainer.ckpt_path else None,
             "trained": _trained_state(trainer),
             "allow_untrained": bool(getattr(trainer.lightning_module, "allow_untrained", False)),
+            "environment": runtime.environment(trainer.lightning_module.device),  # as test_metrics.json records it
             "files": {n: str(p) for n, p in files.items()},
         })
         self.files = files

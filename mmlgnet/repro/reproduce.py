@@ -152,13 +152,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--jobs", type=_at_least_one("the number of runs at once; 1 runs them one after another"),
                    default=1, metavar="N",
                    help="local launchers: N runs at once, each a subprocess with its own GPU (round robin over the "
-                   "visible ones) and an equal share of the CPU cores (pinned; OMP_NUM_THREADS)")
+                   "visible ones) and an equal share of the CPU cores (pinned). A slot's cores bound only its speed: "
+                   "each run computes with its own --threads (default 1, whatever the slot), set with `-- --threads "
+                   "N` (part of the run's config: another N is another run, with another fingerprint)")
     slurm = p.add_argument_group("SLURM (--launcher slurm)")
     slurm.add_argument("--slurm-partition", default=None, help="partition (default: the cluster's default)")
     slurm.add_argument("--slurm-time", type=_positive_int, default=60, metavar="MINUTES",
                        help="time limit per run; a run that reaches it is requeued and resumes from its last.ckpt")
     slurm.add_argument("--slurm-gpus-per-run", type=_non_negative_int, default=0, metavar="G")
-    slurm.add_argument("--slurm-cpus-per-run", type=_positive_int, default=1, metavar="C")
+    slurm.add_argument("--slurm-cpus-per-run", type=_positive_int, default=1, metavar="C",
+                       help="CPU cores of each run's job: they bound only its speed; the run computes with its own "
+                       "--threads (default 1), set with `-- --threads N` (another N changes its fingerprint)")
     slurm.add_argument("--slurm-extra", nargs="+", default=[], metavar="KEY=VALUE",
                        help="more sbatch parameters, e.g. --slurm-extra qos=high account=proj constraint=a100")
     slurm.add_argument("--slurm-array-parallelism", type=_positive_int, default=256, metavar="N",
@@ -171,7 +175,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan, each run's fingerprint and whether it would run or be reused; run nothing")
     p.add_argument("--tables-only", action="store_true", help="only rebuild the tables from finished runs")
-    p.add_argument("extra", nargs="*", help="extra CLI overrides after `--`, e.g. -- --trainer.precision bf16-mixed")
+    p.add_argument("extra", nargs="*", help="extra CLI overrides after `--`, e.g. -- --trainer.precision bf16-mixed "
+                   "or -- --threads 4 (each run's CPU threads); they are part of every run's fingerprint")
     ns = p.parse_args(argv)
     ns.seeds = ns.seeds if ns.seeds is not None else (2 if ns.quick else 5)
     ns.groups = ns.groups or list(QUICK_GROUPS if ns.quick else DEFAULT_GROUPS)

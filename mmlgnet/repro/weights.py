@@ -1,8 +1,9 @@
 """`reproduce --text-weights NAME=FILE`: each NAME once, each FILE checked before any run.
 
 Without this check a missing or garbage file failed every run of its variant, one after the other, and a NAME
-given twice silently took the last file. The check reads the file the way the run will (`torch.load` with
-`weights_only`, memory-mapped so that a large checkpoint is not read into memory): a state dict of tensors, or
+given twice silently took the last file. The check reads the file the way the run will (the presets' reader:
+`torch.load` with `weights_only`, memory-mapped so that a large checkpoint is not read into memory; safetensors
+for a `.safetensors` file): a state dict of tensors, or
 an open_clip training checkpoint holding one under `state_dict` (keys maybe prefixed `module.`), with the CLIP
 text tower's keys (the class embeddings come from it). Whether the tensors fit the architecture is left to the
 run (it builds the model); this only refuses what can never load.
@@ -12,13 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from mmlgnet.errors import ConfigError
 from mmlgnet.repro.groups import WEIGHTS
-
-#: a key every CLIP text tower has (top level in open_clip's CLIP, under `text.` in its CustomTextCLIP)
-TEXT_KEYS = ("token_embedding.weight", "text.token_embedding.weight")
 
 
 def duplicates(pairs: Sequence[tuple[str, str]]) -> str | None:
@@ -34,37 +31,42 @@ def duplicates(pairs: Sequence[tuple[str, str]]) -> str | None:
             "(which file would the runs use?)")
 
 
-def _load(path: Path) -> Any:
-    import torch
+def _keys(path: Path) -> set[str]:
+    """The state-dict keys of a weights file, read the way the run reads it: `.safetensors` by safetensors (open_clip
+    loads those for a local `openai` file), anything else by the presets' reader (torch.load, weights_only,
+    memory-mapped). Raises ClipWeightsError for a file that is not a CLIP state dict."""
+    from mmlgnet.text.presets import read_state_dict
 
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError as e:
-        if "mmap" not in str(e):  # a legacy (non-zip) torch.save file cannot be memory-mapped: read it
-            raise
-    return torch.load(path, map_location="cpu", weights_only=True)
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        from mmlgnet.text.openclip_encoder import ClipWeightsError
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                return set(f.keys())
+        except Exception as e:  # noqa: BLE001  (whatever safetensors raises, the runs would fail alike)
+            raise ClipWeightsError(f"not a readable safetensors file ({type(e).__name__}: {str(e)[:200]})") from e
+    return {k.removeprefix("module.") for k in read_state_dict(str(path), mmap=True)}
 
 
 def problem(path: Path) -> str | None:
     """Why the file at `path` is not a CLIP checkpoint the runs can load; None when it is one."""
-    import torch
+    from mmlgnet.text.openclip_encoder import ClipWeightsError
+    from mmlgnet.text.presets import TEXT_TOWER_KEYS
 
     if not path.exists():
         return "no such file"
     if not path.is_file():
         return "not a file"
     try:
-        raw = _load(path)
-    except Exception as e:  # noqa: BLE001  (whatever torch.load raises, the runs would fail alike)
-        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
-        return f"not a readable PyTorch checkpoint ({type(e).__name__}: {first})"
-    sd = raw.get("state_dict", raw) if isinstance(raw, dict) else None
-    if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        return (f"holds a {type(raw).__name__}, not a CLIP state dict (name -> tensor) nor a training checkpoint "
-                "with one under 'state_dict'")
-    keys = {k.removeprefix("module.") for k in sd}
-    if not keys & set(TEXT_KEYS):
-        return f"a state dict without a CLIP text tower (no {TEXT_KEYS[0]!r}; e.g. {sorted(keys)[:3]})"
+        keys = _keys(path)
+    except ClipWeightsError as e:
+        return str(e).removeprefix(f"{path}: ").split(". Expected")[0]
+    if not keys:
+        return "an empty state dict"
+    if not keys & set(TEXT_TOWER_KEYS):
+        return f"a state dict without a CLIP text tower (no {TEXT_TOWER_KEYS[0]!r}; e.g. {sorted(keys)[:3]})"
     return None
 
 

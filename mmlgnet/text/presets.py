@@ -252,18 +252,3 @@ def load(preset: Preset, path: str | None, arch: str, device: str = "cpu") -> to
 
 #: A key every CLIP text tower has (top level in open_clip's CLIP, under `text.` in its CustomTextCLIP).
 TEXT_TOWER_KEYS = ("token_embedding.weight", "text.token_embedding.weight")
-
-
-def check_weights_file(preset: Preset, path: str | Path) -> None:
-    """ClipWeightsError unless `path` is a file the preset can load: it exists, reads as the preset's format
-    (a state dict, or a training checkpoint holding one) memory-mapped (cheap for a large file), and has the
-    CLIP text tower. Whether its tensors fit the architecture is left to the load (it builds the model)."""
-    from mmlgnet.text.openclip_model import ClipWeightsError
-
-    if not os.path.isfile(path):
-        raise ClipWeightsError(f"{preset.name} weights {path}: no such file. " + instructions(preset, preset.archs[0]))
-    keys = set(read_state_dict(str(path), mmap=True))
-    if not keys & set(TEXT_TOWER_KEYS):
-        raise ClipWeightsError(f"{preset.name} weights {path}: a state dict without a CLIP text tower (no "
-                               f"{TEXT_TOWER_KEYS[0]!r}; e.g. {sorted(keys)[:3]}). Give the {preset.name} checkpoint "
-                               "file (an open_clip state dict saved with torch.save).")

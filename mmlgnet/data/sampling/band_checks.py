@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from mmlgnet.data.sampling.normalization import BandStats, OutlierBand, band_stats, outlier_bands
+from mmlgnet.data.sampling.normalization import NAN_FILL, BandStats, OutlierBand, band_stats, outlier_bands
 from mmlgnet.data.scenes.labelled_nodata import check_labelled_nodata
 from mmlgnet.data.scenes.nodata_source import NodataSource
 from mmlgnet.data.scenes.scene import Scene
@@ -24,17 +24,18 @@ def check_bands(s: Scene, name: str, cube: np.ndarray, nodata: float | None,
     st = band if band is not None else band_stats(cube, nodata)
     check_labelled_nodata(s, name, cube, nodata, source)
     report_bands(where, name, st, outlier_bands(cube, nodata, band=st), nodata,
-                 cube.shape[0] * cube.shape[1] * cube.shape[2], None if source is None else source.shown)
+                 cube.shape[0] * cube.shape[1] * cube.shape[2], None if source is None else source.shown_all)
     return st
 
 
 def report_bands(where: str, name: str, st: BandStats, flagged: list[OutlierBand], nodata: float | None,
                  entries: int, shown: str | None = None) -> None:
     """Log how many entries are nodata and warn about outlier-ruled bands (`entries`: H * W * C; `shown`: the
-    nodata value as the user declared it, e.g. NaN for the finite stand-in the arrays hold)."""
+    nodata values as the user declared them, e.g. "NaN" or "-9999 or NaN": never the finite stand-in of NaN)."""
     missing = int(entries - st.count.sum())
     if nodata is not None and missing:
-        rank_zero_info(f"{where}: {missing} {name} entries equal the nodata value {shown or f'{nodata:g}'}: "
+        shown = shown or ("NaN" if nodata == NAN_FILL else f"{nodata:g}")
+        rank_zero_info(f"{where}: {missing} {name} entries equal the nodata value {shown}: "
                        f"left out of the band statistics and filled with the band mean.")
     if flagged:
         shown = "; ".join(b.describe() for b in flagged[:5]) + (f"; and {len(flagged) - 5} more" if len(flagged) > 5 else "")

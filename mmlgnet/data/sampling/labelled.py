@@ -285,7 +285,7 @@ def serve_labelled(lazy: LazyScene, scene: Scene, modalities: tuple[str, ...], i
             band, sample = windowed_stats(source, nodata, where)
             if check:
                 report_bands(where, name, band, outlier_bands_sampled(band, sample, nodata), nodata,
-                             int(np.prod(source.shape)), None if declared is None else declared.shown)
+                             int(np.prod(source.shape)), None if declared is None else declared.shown_all)
         stats[name] = training[name] if training is not None else norm_stats_from(band, mode)
         try:
             table, patch = gather_patches(source, index, patch_size, stats[name], nodata, where,

@@ -18,11 +18,22 @@ _SAMPLE = 50_000  # pixels per band the median and the spread are estimated from
 _BLOCK = 4_000_000  # entries per block of rows in the float64 statistics
 
 
+# What the NaN entries of a raster whose nodata tag is NaN become when it is read (card_load, lazy_scene): the
+# pipeline compares finite values only. Such entries are nodata whatever value is in force (the card's, the
+# rasters', --data.nodata): nodata_mask always counts NAN_FILL as nodata, so a NaN never enters band statistics
+# or patches as data. Internal: messages show NaN (mmlgnet.data.scenes.nodata_source), never this number.
+NAN_FILL = -3.0e38
+
+
 def nodata_mask(cube: np.ndarray, nodata: float | None) -> np.ndarray:
-    """(H, W, C) bool: the entries equal to `nodata`, compared in the cube's dtype (float32 1e30 != 1e30)."""
+    """(H, W, C) bool: the entries equal to `nodata` or to NAN_FILL (NaN read from a NaN-tagged raster), compared
+    in the cube's dtype (float32 1e30 != 1e30). None: no nodata in force (then no NaN-tagged raster was read)."""
     if nodata is None:
         return np.zeros(cube.shape, dtype=bool)
-    return cube == np.asarray(nodata, dtype=cube.dtype)
+    mask = cube == np.asarray(nodata, dtype=cube.dtype)
+    if cube.dtype.kind == "f" and nodata != NAN_FILL:
+        mask |= cube == np.asarray(np.float32(NAN_FILL), dtype=cube.dtype)
+    return mask
 
 
 def nodata_pixels(cube: np.ndarray, nodata: float | None) -> np.ndarray:
@@ -226,12 +237,15 @@ def normalize_into(cube: np.ndarray, stats: NormStats, nodata: float | None, out
     for rows in _row_blocks(out):
         x = np.asarray(cube[rows], dtype=np.float32)  # (h, W, C): a view for float32 cubes
         o = out[rows]
+        bad = nodata_mask(x, nodata) if nodata is not None else None  # (h, W, C)
+        if bad is not None and not bad.any():
+            bad = None
         np.subtract(x, centre, out=o)
+        if bad is not None:
+            o[bad] = 0.0  # NAN_FILL / spread would overflow (a RuntimeWarning): these entries are replaced anyway
         np.divide(o, spread, out=o)
-        if nodata is not None:
-            bad = nodata_mask(x, nodata)  # (h, W, C)
-            if bad.any():
-                o[bad] = np.broadcast_to(fill, o.shape)[bad]
+        if bad is not None:
+            o[bad] = np.broadcast_to(fill, o.shape)[bad]
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import numpy as np
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from mmlgnet.atomic import save_npz, write_json
+from mmlgnet.data.scenes.nodata_source import recorded
 
 __all__ = ["report_split", "split_summary"]
 
@@ -21,7 +22,7 @@ def split_summary(dm: Any) -> dict[str, Any]:
         "name": dm.split_protocol, "seed": dm.split_seed, "val_fraction": dm.val_fraction,
         "class_names": dm.class_names, "counts": counts,
         "totals": {k: int(sum(v)) for k, v in counts.items()},
-        "nodata": dm.fill_value, "allow_empty_train_classes": dm.allow_empty_train_classes,
+        "nodata": recorded(dm.fill_value, dm.nodata_source), "allow_empty_train_classes": dm.allow_empty_train_classes,
         "empty_train_classes": [n for n, c in zip(dm.class_names, counts["train"], strict=True)
                                 if c == 0 and n not in dm.unseen_class_names],
         "unseen_classes": dm.unseen_class_names,

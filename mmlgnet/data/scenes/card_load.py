@@ -9,14 +9,13 @@ from typing import Any
 import numpy as np
 
 from mmlgnet.data.io.download import DataError
+from mmlgnet.data.sampling.normalization import NAN_FILL
 from mmlgnet.data.scenes.cards import RasterRef, SceneCard, _Card, parse_card, verify_sha256
 from mmlgnet.data.scenes.catalog_load import check_scene
 from mmlgnet.data.scenes.nodata_source import NodataSource
 from mmlgnet.data.scenes.scene import Scene
 
 __all__ = ["NAN_FILL", "card_palette", "load_card", "nodata_source", "read_card"]
-
-NAN_FILL = -3.0e38  # finite stand-in for NaN nodata (float32-exact enough: compared after the float32 cast)
 
 
 def _same_crs(a: str, b: str) -> bool:
@@ -170,9 +169,10 @@ def card_palette(c: _Card, card: SceneCard, classes: int) -> tuple[tuple[int, in
 def nodata_source(c: _Card, card: SceneCard, rasters: dict[str, Any]) -> NodataSource | None:
     """The card's `nodata`, else the one of the rasters' metadata (which must then agree), and where it was declared.
 
-    A raster declaring NaN as nodata (common for float GeoTIFFs) gets its NaN entries replaced by the
-    finite value in force (NAN_FILL when nothing else is declared; see `_fill_nan`): the pipeline needs
-    finite arrays. The record keeps the user's value (NaN) for messages.
+    A raster declaring NaN as nodata (common for float GeoTIFFs) gets its NaN entries replaced by the finite
+    stand-in NAN_FILL (`_fill_nan`: the pipeline needs finite arrays), which every nodata mask counts as nodata
+    whatever value is in force (this one or --data.nodata: normalization.nodata_mask). NAN_FILL is the value in
+    force only when nothing else is declared. The record keeps the user's value (NaN) for messages.
     """
     found = {k: float(r.nodata) for k, r in rasters.items() if r.nodata is not None and np.isfinite(r.nodata)}
     if card.nodata is None and len(set(found.values())) > 1:
@@ -194,12 +194,13 @@ def _nan_nodata(raster: Any) -> bool:
     return raster.nodata is not None and bool(np.isnan(raster.nodata))
 
 
-def _fill_nan(raster: Any, value: float | None) -> np.ndarray:
-    """The raster's (H, W, C) array with NaN replaced by `value` when the file declares NaN as its nodata."""
+def _fill_nan(raster: Any) -> np.ndarray:
+    """The raster's (H, W, C) array with NaN replaced by NAN_FILL (always nodata) when the file declares NaN as
+    its nodata. NaN in other files stays: check_scene refuses it (not declared missing, so not silently so)."""
     a = raster.array
-    if value is None or not _nan_nodata(raster) or not np.isnan(a).any():
+    if not _nan_nodata(raster) or not np.isnan(a).any():
         return a
-    return np.where(np.isnan(a), np.float32(value), a).astype(np.float32, copy=False)
+    return np.where(np.isnan(a), np.float32(NAN_FILL), a).astype(np.float32, copy=False)
 
 
 def read_card(card: SceneCard, require_hsi: bool = True) -> Scene:
@@ -221,8 +222,8 @@ def read_card(card: SceneCard, require_hsi: bool = True) -> Scene:
     declared = nodata_source(c, card, rasters)
     nodata = None if declared is None else declared.value
     if "hsi" in rasters:
-        hsi = _fill_nan(rasters["hsi"], nodata)  # (H, W, C) float32
-    parts = [_fill_nan(rasters[f"lidar[{i}]"], nodata) for i in range(len(card.lidar))]
+        hsi = _fill_nan(rasters["hsi"])  # (H, W, C) float32
+    parts = [_fill_nan(rasters[f"lidar[{i}]"]) for i in range(len(card.lidar))]
     lidar = np.ascontiguousarray(np.concatenate(parts, axis=2), dtype=np.float32)  # (H, W, L)
     sources["lidar"] = card.lidar[0].path
     maps: dict[str, np.ndarray] = {}

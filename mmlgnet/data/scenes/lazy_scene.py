@@ -2,7 +2,8 @@
 
 The same card checks as `card_load.read_card` for what a prediction needs (one pixel grid, one CRS and
 transform, the nodata value in force, `lidar_channels`, the HSI required by the modalities), the same NaN
-handling (a raster declaring NaN as nodata gets its NaN entries replaced by the value in force), and a shape-only
+handling (a raster declaring NaN as nodata gets its NaN entries replaced by normalization.NAN_FILL, always nodata;
+NaN/inf anywhere else is refused, as check_scene refuses it in memory), and a shape-only
 `Scene` stub whose arrays are zero-stride views (no memory), so code that only asks for sizes, band counts, class
 names or georeferencing works unchanged. Labels are not read (except ROI text files, for class names).
 """
@@ -15,7 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from mmlgnet.data.io.download import DataError
-from mmlgnet.data.io.windows import WindowSource, open_raster
+from mmlgnet.data.io.rasters import where
+from mmlgnet.data.io.windows import GdalSource, WindowSource, open_raster
+from mmlgnet.data.sampling.normalization import NAN_FILL
 from mmlgnet.data.scenes.card_load import _Grid, _named, card_palette, nodata_source
 from mmlgnet.data.scenes.cards import SceneCard, _Card, parse_card
 from mmlgnet.data.scenes.scene import Scene
@@ -26,11 +29,13 @@ __all__ = ["LazyScene", "StackSource", "open_card_lazily"]
 class StackSource:
     """Several windowed rasters stacked as channels (a card's LiDAR list), the first `channels` kept.
 
-    `read(rows, cols)` -> (h, w, C) float32 with NaN entries of NaN-nodata files replaced by `fill` (card_load).
+    `read(rows, cols)` -> (h, w, C) float32 with the NaN entries of NaN-tagged files replaced by NAN_FILL (nodata
+    whatever value is in force: normalization.nodata_mask); any other NaN/inf entry is a DataError naming the file,
+    so no window (statistics, labelled patches, streamed tiles) ever feeds one on as data.
     """
 
-    def __init__(self, parts: Sequence[WindowSource], fill: float | None, channels: int | None = None) -> None:
-        self.parts, self.fill = list(parts), fill
+    def __init__(self, parts: Sequence[WindowSource], channels: int | None = None) -> None:
+        self.parts = list(parts)
         total = sum(p.shape[2] for p in self.parts)
         self.channels = total if channels is None else channels
         h, w, _ = self.parts[0].shape
@@ -43,8 +48,10 @@ class StackSource:
                 break
             take = min(left, part.shape[2])
             a = part.read(rows, cols, bands=list(range(take)))  # (h, w, take) float32
-            if self.fill is not None and part.nodata is not None and np.isnan(part.nodata):
-                a = np.where(np.isnan(a), np.float32(self.fill), a).astype(np.float32, copy=False)
+            nan_tag = part.nodata is not None and bool(np.isnan(part.nodata))
+            if nan_tag:
+                a = np.where(np.isnan(a), np.float32(NAN_FILL), a).astype(np.float32, copy=False)
+            _check_finite(part, a, rows, cols, nan_tag)
             out.append(a)
             left -= take
         return out[0] if len(out) == 1 else np.concatenate(out, axis=2)  # (h, w, C)
@@ -52,6 +59,23 @@ class StackSource:
     def close(self) -> None:
         for p in self.parts:
             p.close()
+
+
+def _check_finite(part: WindowSource, a: np.ndarray, rows: slice, cols: slice, nan_tag: bool) -> None:
+    """Refuse NaN/inf entries of a (h, w, C) window of `part` (a NaN-tagged file's NaN entries are filled before)."""
+    bad = ~np.isfinite(a)
+    if not bad.any():
+        return
+    r, c, b = (int(v) for v in np.argwhere(bad)[0])
+    r0, c0 = rows.start or 0, cols.start or 0
+    declare = "" if nan_tag or not isinstance(part, GdalSource) else (
+        " If NaN marks missing measurements, declare NaN as the file's nodata (GeoTIFF: `gdal_edit.py -a_nodata "
+        "nan FILE`; ENVI: `data ignore value = nan` in the header): a NaN-tagged file's NaN entries are nodata.")
+    raise DataError(f"{where(part.path, part.key)}: finite values: expected no NaN/inf, got {int(bad.sum())} NaN/inf "
+                    f"entries in rows {r0}..{r0 + a.shape[0] - 1}, columns {c0}..{c0 + a.shape[1] - 1}, first at "
+                    f"(row, col, band) {(r0 + r, c0 + c, b)}. They are not declared missing, so they would be used as "
+                    f"data: fill the gaps (e.g. interpolate), or write a fill value there (e.g. -9999) and declare "
+                    f"it (`nodata: -9999` in the card).{declare}")
 
 
 @dataclass
@@ -125,8 +149,8 @@ def open_card_lazily(path: str, lidar_channels: int | None = None, require_hsi: 
     if lidar_channels is not None and not 1 <= lidar_channels <= total:
         raise DataError(f"lidar_channels={lidar_channels} but the card {path} stacks {total} LiDAR raster band(s): "
                         f"set --data.lidar_channels to 1..{total} (or null for all).")
-    lidar = StackSource(parts, nodata, lidar_channels)
-    hsi = StackSource([sources["hsi"]], nodata) if "hsi" in sources else None
+    lidar = StackSource(parts, lidar_channels)
+    hsi = StackSource([sources["hsi"]]) if "hsi" in sources else None
     assert grid.shape is not None
     h, w = grid.shape
     names = _class_names(c, card)

@@ -1,9 +1,10 @@
 """Where the nodata value in force was declared (card, option or raster metadata), and as what: for messages.
 
 The pipeline compares finite values only, so a raster whose metadata declares NaN as nodata gets its NaN entries
-replaced by a finite stand-in (mmlgnet.data.scenes.card_load.NAN_FILL) when nothing else is declared. Messages must
-show what the user declared (NaN, not the stand-in) and a fix that applies to where they declared it: this
-record carries both.
+replaced by a finite stand-in (mmlgnet.data.sampling.normalization.NAN_FILL), nodata whatever value is in force (the
+card's, another raster's tag, --data.nodata); it is the value in force only when nothing else is declared.
+Messages must show what the user declared (NaN, never the stand-in) and a fix that applies to where they
+declared it: this record carries both.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["NodataSource", "option_source"]
+__all__ = ["NodataSource", "option_source", "recorded"]
 
 Kind = Literal["option", "card", "raster", "scene"]  # "scene": a Scene built with a nodata but no record
 
@@ -24,8 +25,7 @@ class NodataSource:
 
     `value`: the finite value the arrays are compared with (the stand-in for NaN); `declared`: the user's own
     value (NaN kept); `files`: the card (kind "card") or the rasters whose metadata declares it (kind "raster"),
-    none for the option; `nan_files`: other rasters whose metadata declares NaN, whose NaN entries were replaced
-    by `value` too.
+    none for the option; `nan_files`: other rasters whose metadata declares NaN, whose NaN entries are nodata too.
     """
 
     kind: Kind
@@ -38,6 +38,11 @@ class NodataSource:
     def shown(self) -> str:
         """The user's value as they would write it: "NaN" for NaN, else the number (`:g`)."""
         return "NaN" if math.isnan(self.declared) else f"{self.declared:g}"
+
+    @property
+    def shown_all(self) -> str:
+        """Every value that marks nodata, as the user would write them: e.g. "-9999 or NaN"."""
+        return f"{self.shown} or NaN" if self.nan_files and not math.isnan(self.declared) else self.shown
 
     def _files(self) -> str:
         return ", ".join(str(p) for p in self.files)
@@ -71,7 +76,18 @@ class NodataSource:
                 f"`gdal_edit.py -unsetnodata FILE`; ENVI: the header's `data ignore value`)")
 
 
-def option_source(value: float) -> NodataSource:
-    """--data.nodata VALUE (finite: the option is checked at construction). NaN entries of NaN-tagged rasters
-    are not replaced by it (card_load uses the card's or the rasters' value), so none are listed."""
-    return NodataSource("option", float(value), float(value))
+def option_source(value: float, scene: NodataSource | None = None) -> NodataSource:
+    """--data.nodata VALUE (finite: the option is checked at construction) in force over the scene's own
+    declaration `scene`: the NaN-tagged rasters of the scene stay nodata too, so they are listed."""
+    nan: tuple[Path, ...] = ()
+    if scene is not None:
+        nan = (*(scene.files if math.isnan(scene.declared) else ()), *scene.nan_files)
+    return NodataSource("option", float(value), float(value), (), tuple(dict.fromkeys(nan)))
+
+
+def recorded(value: float | None, source: NodataSource | None) -> float | str | None:
+    """The nodata value in force for a JSON record (split.json, test_metrics.json): as the user declared it, the
+    number or "NaN" (strict JSON has no NaN), never the stand-in; None when there is none."""
+    if source is None:
+        return value
+    return "NaN" if math.isnan(source.declared) else float(source.declared)
