@@ -41,7 +41,7 @@ reproduce-tables: $(STAMP)
 slurm-localhost:
 	bash scripts/slurm_localhost.sh
 
-# Regenerate the README's quick-mode table from a real quick run (tests/test_readme_table.py checks the block).
+# Regenerate the README's quick-mode table from a real quick run (tests/repro/test_readme_table.py checks the block).
 readme-table: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m mmlgnet.reproduce --quick --no-wandb --results results/quick
 	$(PY) -m mmlgnet.tables results/quick --readme README.md --snapshot docs/quick-tables.json

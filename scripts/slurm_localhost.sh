@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A single-node SLURM cluster on localhost (controller + one compute daemon, loopback only), for the end-to-end
-# test of `python -m mmlgnet.reproduce --launcher slurm` (tests/test_slurm.py) and for trying the launcher.
+# test of `python -m mmlgnet.reproduce --launcher slurm` (tests/repro/test_slurm.py) and for trying the launcher.
 #
 #   sudo bash scripts/slurm_localhost.sh          # install (apt-get), configure, start; wait until the node is idle
 #

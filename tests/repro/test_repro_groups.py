@@ -1,0 +1,172 @@
+"""Variant groups of reproduce: which variants run with which overrides, aliases, absent rows, group tables.
+
+The plan is tested without running anything: a fake fingerprinter (no CLI parse) for the plan's logic, the
+real one once for the quick setting (the groups' overrides must parse, and identical configs become aliases).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mmlgnet.errors import ConfigError
+from mmlgnet.repro import groups as groups_mod
+from mmlgnet.repro import reproduce
+from mmlgnet.repro.fingerprint import Fingerprint
+from mmlgnet.repro.group_tables import markdown
+from mmlgnet.repro.lock import ResultsLock
+from mmlgnet.repro.plan import RunOptions, Setting, make_plan, plan_layout, plan_settings
+from mmlgnet.repro.registry import Registry
+from mmlgnet.repro.tables import write_tables
+
+REPO = Path(__file__).resolve().parents[2]
+QUICK = plan_settings([], [], True, REPO / "configs")[0]
+TRENTO = Setting("trento", "trento", "standard", (REPO / "configs" / "trento.yaml",))
+NO_OPS = {("--model.text_pretrained", "null"), ("--model.text_encoder", "open_clip"), ("--model.prompts", "templates")}
+
+
+def fake_fingerprinter(cli_args: list[str], what: str = "") -> Fingerprint:
+    """Fingerprint of the overrides after the fixed run arguments; quick-mode no-ops dropped (as the CLI would)."""
+    tail = cli_args[cli_args.index("--trainer.logger") + 2:]
+    pairs = sorted({(tail[i], tail[i + 1]) for i in range(0, len(tail), 2)} - NO_OPS)
+    digest = hashlib.sha256(json.dumps(pairs).encode()).hexdigest()
+    return Fingerprint(digest[:12], digest, {"config": {"data": {"synthetic_classes": 6}}})
+
+
+def available(scene: str, root: Path) -> tuple[bool, bool, str]:
+    return True, True, ""
+
+
+def plan(settings: list[Setting], quick: bool = True, groups: tuple[str, ...] = groups_mod.DEFAULT_GROUPS,
+         variants: list[str] | None = None, weights: tuple[tuple[str, str], ...] = ()) -> Any:
+    opts = RunOptions(Path("results"), Path("data"), quick=quick, weights=weights)
+    return make_plan(settings, variants, 1, "none", opts, available, fake_fingerprinter, groups)  # type: ignore[arg-type]
+
+
+def overrides_of(p: Any) -> dict[str, tuple[str, ...]]:
+    return {r.variant.name: r.overrides for r in p.runs}
+
+
+def test_quick_default_groups_run_the_offline_variants_only_and_alias_identical_configs():
+    p = plan([QUICK], groups=("main", "text", "prompts", "openvocab"))
+    ran = overrides_of(p)
+    assert list(ran) == ["mmlgnet", "v2t", "t2v", "hsi_only", "lidar_only", "linear", "text-minilm",
+                         "prompts-descriptions", "prompts-both", "prompts-coop", *(f"unseen-{k}" for k in range(1, 7))]
+    assert ran["text-minilm"] == groups_mod.MINILM and ran["unseen-3"] == ("--data.unseen_classes", "[3]")
+    assert ran["prompts-coop"] == ("--model.prompt_learning", "coop")
+    assert p.aliases == {("synthetic-quick", "text-untrained"): "mmlgnet",
+                         ("synthetic-quick", "prompts-templates"): "mmlgnet"}
+    assert set(p.absent) == {("synthetic-quick", n) for n in ("text-openai", "text-remoteclip", "text-georsclip",
+                                                              "text-skyclip")}
+    assert "--text-weights remoteclip=PATH" in p.absent["synthetic-quick", "text-remoteclip"]
+    assert any(s.startswith("synthetic-quick / text-skyclip: skipped (needs skyclip") for s in p.skipped)
+    assert p.groups["text"]["synthetic-quick"][-1] == "linear" and list(ran).count("linear") == 1
+    layout = plan_layout(p)
+    assert layout["aliases"] == {"synthetic-quick/text-untrained": "mmlgnet", "synthetic-quick/prompts-templates": "mmlgnet"}
+
+
+def test_weights_given_make_the_preset_rows_run_with_their_loading_recipe(tmp_path):
+    ckpt = str(tmp_path / "RemoteCLIP-ViT-B-32.pt")
+    p = plan([QUICK], groups=("text",), weights=(("remoteclip", ckpt), ("georsclip", "hub"), ("openai", ckpt)))
+    ran = overrides_of(p)
+    assert ran["text-remoteclip"] == ("--model.text_encoder", "open_clip", "--model.text_model", "ViT-B-32",
+                                      "--model.text_pretrained", f"remoteclip:{ckpt}")
+    assert ran["text-georsclip"][-1] == "georsclip"
+    assert ran["text-openai"][3:] == ("ViT-B-32-quickgelu", "--model.text_pretrained", ckpt)
+    assert set(p.absent) == {("synthetic-quick", "text-skyclip")}
+
+
+def test_full_mode_runs_openai_clip_without_weights_and_holds_out_each_trento_class():
+    p = plan([TRENTO], quick=False, groups=("text", "openvocab"))
+    ran = overrides_of(p)
+    assert ran["text-openai"][-1] == "openai" and ran["text-untrained"][-1] == "null"
+    assert [n for n in ran if n.startswith("unseen-")] == [f"unseen-{k}" for k in range(1, 7)]  # Trento: 6 classes
+
+
+def test_variants_option_keeps_only_those_of_the_groups():
+    p = plan([QUICK], variants=["linear", "unseen-2", "mmlgnet"])
+    assert list(overrides_of(p)) == ["mmlgnet", "linear", "unseen-2"]
+    assert p.groups["openvocab"]["synthetic-quick"] == ["unseen-2"]
+
+
+def test_a_variant_outside_the_selected_groups_is_an_error_not_an_empty_plan():
+    with pytest.raises(ConfigError, match="--variants unseen-3: not in the selected --groups main text.*openvocab"):
+        plan([QUICK], groups=("main", "text"), variants=["unseen-3"])
+    assert plan([QUICK], groups=("main", "text"), variants=["linear"]).runs  # linear: main and text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--variants", "nonsense"], "unknown variant"),
+    (["--variants", "unseen-0"], "unknown variant"),
+    (["--text-weights", "remoteclip"], "NAME=PATH"),
+    (["--text-weights", "skyclip=hub"], "no Hugging Face copy"),
+    (["--groups", "vision"], "invalid choice"),
+])
+def test_bad_group_options_are_usage_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        reproduce.parse_args(["--quick", *argv])
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_quick_defaults_are_main_and_text_full_defaults_all_groups():
+    assert reproduce.parse_args(["--quick"]).groups == ["main", "text"]
+    assert reproduce.parse_args([]).groups == list(groups_mod.DEFAULT_GROUPS)
+
+
+def test_real_overrides_parse_and_identical_configs_are_aliases(tmp_path, monkeypatch):
+    """The real CLI parser: quick text group; then a variant whose option does not exist fails, named."""
+    opts = RunOptions(tmp_path / "r", tmp_path / "d", quick=True)
+    p = make_plan([QUICK], ["mmlgnet", "text-untrained", "text-minilm"], 1, "none", opts, available,
+                  groups=("main", "text"))
+    assert p.aliases == {("synthetic-quick", "text-untrained"): "mmlgnet"}  # the quick tower is untrained already
+    assert [r.variant.name for r in p.runs] == ["mmlgnet", "text-minilm"]
+    monkeypatch.setitem(groups_mod.VARIANTS, "text-minilm",
+                        groups_mod.Variant("text-minilm", ("--model.no_such_option", "1"), True))
+    with pytest.raises(ConfigError, match="synthetic-quick / text-minilm"):
+        make_plan([QUICK], ["text-minilm"], 1, "none", opts, available, groups=("text",))
+
+
+# ---- group tables ----
+
+METRICS = {"scene": "synthetic", "OA": 80.0, "AA": 75.0, "kappa": 70.0, "per_class_accuracy": {"a": 90.0, "b": 60.0},
+           "confusion_matrix": [[9, 1], [2, 3]], "num_test_pixels": 15, "split": {"name": "per_class:20"},
+           "trained": {"global_step": 12, "epochs": 2},
+           "variant": {"head": "text", "text_encoder": "sentence_transformers", "text_model": "all-MiniLM-L6-v2"}}
+
+
+def finish(registry: Registry, run: Any, **record: Any) -> None:
+    d = registry.start(run, "inprocess")
+    (d / "test_metrics.json").write_text(json.dumps({**METRICS, "seed": run.seed, **record}))
+    assert registry.finish(run, "done", 1.0)["status"] == "done"
+
+
+def test_group_tables_show_runs_aliases_absent_rows_and_open_vocab_scores(tmp_path):
+    p = plan([QUICK], groups=("main", "text", "openvocab"), variants=["mmlgnet", "text-untrained", "text-minilm",
+                                                                       "text-skyclip", "unseen-1", "unseen-2"])
+    p.runs = [r for r in p.runs if r.variant.name != "unseen-2"]  # as if unseen-2 failed
+    with ResultsLock(tmp_path) as lock:
+        registry = Registry(tmp_path, lock)
+        for r in p.runs:
+            extra = {"unseen_classes": ["grass"], "seen_accuracy": 70.0 + r.seed, "unseen_accuracy": 10.0,
+                     "harmonic_mean": 17.5} if r.variant.name == "unseen-1" else {}
+            finish(registry, r, **extra)
+    meta = {"quick": True, **plan_layout(p)}
+    write_tables(tmp_path, plan=p.fingerprints(), meta=meta)
+    out = json.loads((tmp_path / "tables.json").read_text())
+    rows = {(r["group"], r["variant"]): r for r in out["groups"]}
+    assert rows["text", "text-untrained"]["runs_of"] == "mmlgnet" and rows["text", "text-untrained"]["status"] == "done"
+    assert rows["text", "text-minilm"]["text"] == "sentence_transformers all-MiniLM-L6-v2"
+    assert rows["text", "text-skyclip"]["status"] == "absent" and "--text-weights" in rows["text", "text-skyclip"]["reason"]
+    assert rows["openvocab", "unseen-1"]["label"] == "held out: grass"
+    assert rows["openvocab", "unseen-1"]["seen_accuracy"] == [70.0, None]
+    assert rows["openvocab", "unseen-2"]["status"] == "absent" and "no finished run" in rows["openvocab", "unseen-2"]["reason"]
+    md = (tmp_path / "tables.md").read_text()
+    assert "## What the text encoder adds, synthetic-quick" in md and "| untrained CLIP text tower (= mmlgnet) |" in md
+    assert "| 70.00 | 10.00 | 17.50 |" in md
+    main = md.split("## OA / AA / κ")[1].split("##")[0]
+    assert "text-minilm" not in main and "unseen-1" not in main and "MMLGNet (symmetric)" in main
+    assert len(markdown(out["groups"])) > 8
