@@ -1,0 +1,1 @@
+"""Established HSI+LiDAR networks re-implemented under the network contract (README, "Networks")."""
