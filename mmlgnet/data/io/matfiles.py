@@ -15,7 +15,7 @@ import scipy.sparse
 
 from mmlgnet.data.io.byte_sizes import check_mat_size
 from mmlgnet.data.io.download import DataError, MissingDataError
-from mmlgnet.data.io.rasters import as_cube, as_label_map
+from mmlgnet.data.io.rasters import DTYPE_KINDS, as_cube, as_label_map
 
 # MATLAB writes this class name as an HDF5 attribute so that MATLAB's `load` knows each array's type.
 _MATLAB_CLASS = {
@@ -53,8 +53,6 @@ _REFETCH = ("Delete it and fetch it again (pass --data.download true), or re-exp
 _HOW = f"The file is empty, truncated or corrupt, or not a MATLAB file. {_REFETCH}"
 # A MATLAB class an image or label array cannot have (v7.3 stores them as datasets with this attribute).
 _NOT_NUMERIC = {"char": "text", "cell": "a cell array", "struct": "a struct", "function_handle": "a function handle"}
-_KIND = {"c": "complex numbers", "O": "a cell array or object references", "V": "a struct or compound record "
-         "(as complex numbers are in v7.3 files)", "U": "text", "S": "text"}
 
 
 def mat_version(path: Path) -> Literal["5", "7.3"]:
@@ -90,7 +88,7 @@ def _numeric(path: Path, key: str, array: Any) -> np.ndarray:
         array = array.toarray()
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
         dtype = getattr(array, "dtype", type(array).__name__)
-        what = _KIND.get(getattr(dtype, "kind", ""), f"a {dtype}")
+        what = DTYPE_KINDS.get(getattr(dtype, "kind", ""), f"a {dtype}")
         raise DataError(f"{path}: variable {key!r} holds {what} (dtype {dtype}), expected a real numeric array "
                         f"(an image cube or a label map). Check that this is the right file for its name. {_HOW}")
     return array

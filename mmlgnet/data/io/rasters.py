@@ -15,11 +15,39 @@ REDOWNLOAD = "Delete the file and fetch it again (pass --data.download true), or
 _EXPECTED_DIMS: dict[str, tuple[int, ...]] = {"hsi": (3,), "lidar": (2, 3)}
 _EXPECTED_SHAPE = {"hsi": "(H, W, C): rows, columns, bands", "lidar": "(H, W) or (H, W, C): one raster or a stack"}
 _WHAT = {"hsi": "hyperspectral cube", "lidar": "LiDAR raster"}
+# What an array of a non-real dtype kind holds, for the messages (check_real; matfiles names MATLAB variables so).
+DTYPE_KINDS = {"b": "true/false values", "c": "complex numbers", "O": "a cell array or object references",
+               "V": "a struct or compound record (as complex numbers are in v7.3 files)", "U": "text", "S": "text"}
 
 
 def where(path: Path | str, key: str | None) -> str:
     """How an error names an array: the file, and the .mat variable when there is one."""
     return f"{path}" if key is None else f"{path} (variable {key!r})"
+
+
+def check_real(dtype: np.dtype, path: Path | str, key: str | None, what: str, fix: str) -> None:
+    """The one dtype rule of image arrays: real numbers (integer or floating point); a DataError naming the file,
+    the variable and what the dtype holds otherwise (booleans would become 0/1 data, complex would lose a part)."""
+    if dtype.kind not in "iuf":
+        holds = f" ({DTYPE_KINDS[dtype.kind]})" if dtype.kind in DTYPE_KINDS else ""
+        raise DataError(f"{where(path, key)}: expected {what} (integer or floating point), got dtype {dtype}{holds}. "
+                        f"{fix}")
+
+
+def as_hwc(array: np.ndarray, path: Path | str, key: str | None, dims: tuple[int, ...] = (2, 3),
+           expected: str = "a raster of shape (H, W) or (H, W, C) (rows, columns, bands)",
+           what: str = "real numbers",
+           fix: str = "Check the file (and variable) is the scene's raster, written with a numeric type.") -> np.ndarray:
+    """A non-empty real numeric array of rank in `dims` -> (H, W, C), keeping its dtype (a view, no copy).
+
+    The shape and dtype checks of every image array read whole (readers.read_raster, as_cube) or by windows
+    (mmlgnet.data.io.windows); `expected`, `what` and `fix` word the DataError for the caller.
+    """
+    a = np.asarray(array)
+    if a.ndim not in dims or a.size == 0:
+        raise DataError(f"{where(path, key)}: expected {expected}, got shape {a.shape}. {fix}")
+    check_real(a.dtype, path, key, what, fix)
+    return a[:, :, None] if a.ndim == 2 else a  # (H, W, C)
 
 
 def as_cube(array: np.ndarray, path: Path | str, key: str | None, role: CubeRole) -> np.ndarray:
@@ -29,21 +57,13 @@ def as_cube(array: np.ndarray, path: Path | str, key: str | None, role: CubeRole
     naming the file, the variable and the shape that was expected.
     """
     a = np.asarray(array)
-    if a.ndim not in _EXPECTED_DIMS[role] or a.size == 0:
-        hint = ""
-        if role == "hsi" and a.ndim == 2:
-            hint = " A 2-D array is a single band or a (pixels, bands) feature table (e.g. HSI_TrSet.mat), not an image."
-        raise DataError(
-            f"{where(path, key)}: expected a {_WHAT[role]} of shape {_EXPECTED_SHAPE[role]}, got shape {a.shape}."
-            f"{hint} Check that this is the scene's image file with the right variable; {REDOWNLOAD}"
-        )
-    if a.dtype.kind not in "iuf":
-        raise DataError(
-            f"{where(path, key)}: expected a real numeric {_WHAT[role]} (integer or floating point), got dtype "
-            f"{a.dtype}{' (true/false values)' if a.dtype.kind == 'b' else ''}. {REDOWNLOAD}"
-        )
-    a = a.astype(np.float32, copy=False)
-    return a[:, :, None] if a.ndim == 2 else a  # (H, W, C)
+    hint = ""
+    if role == "hsi" and a.ndim == 2:
+        hint = "A 2-D array is a single band or a (pixels, bands) feature table (e.g. HSI_TrSet.mat), not an image. "
+    cube = as_hwc(a, path, key, _EXPECTED_DIMS[role], f"a {_WHAT[role]} of shape {_EXPECTED_SHAPE[role]}",
+                  f"a real numeric {_WHAT[role]}", f"{hint}Check that this is the scene's image file with the right "
+                  f"variable; {REDOWNLOAD}")
+    return cube.astype(np.float32, copy=False)  # (H, W, C)
 
 
 def as_label_map(array: np.ndarray, path: Path | str, key: str | None) -> np.ndarray:

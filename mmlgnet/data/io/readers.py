@@ -18,7 +18,7 @@ from mmlgnet.data.io.byte_sizes import check_envi, load_npy
 from mmlgnet.data.io.download import DataError, MissingDataError
 from mmlgnet.data.io.envi_roi import read_envi_roi
 from mmlgnet.data.io.matfiles import read_mat
-from mmlgnet.data.io.rasters import as_label_map, where
+from mmlgnet.data.io.rasters import as_hwc, as_label_map, check_real, where
 
 # Opened with rasterio (GDAL). ENVI data files (.img/.dat/.bsq/...) are found through the .hdr beside them.
 GDAL_EXTENSIONS = (".tif", ".tiff", ".gtiff", ".vrt", ".img", ".dat", ".bsq", ".bil", ".bip", ".raw", ".envi",
@@ -28,6 +28,7 @@ SUPPORTED = (*GDAL_EXTENSIONS, ".hdr", ".mat", ".npy")
 LABEL_SUPPORTED = (*SUPPORTED, ".txt")
 _CHUNK_BYTES = 32 * 2**20  # bytes per rasterio read window: bounds the transient (C, rows, cols) buffer
 _GDAL_CACHE_MB = 64
+REEXPORT = "Re-export the raster with a numeric type."
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,7 +44,7 @@ class Raster:
     nodata: float | None  # GDAL nodata of the (first kept) band; None if the file declares none
 
 
-def _check_file(path: Path, supported: Sequence[str]) -> str:
+def check_file(path: Path, supported: Sequence[str]) -> str:
     """The lower-case extension of an existing file whose format we read; a DataError otherwise."""
     ext = path.suffix.lower()
     if not path.is_file():
@@ -61,7 +62,7 @@ def _check_file(path: Path, supported: Sequence[str]) -> str:
     return ext
 
 
-def _envi_data_file(header: Path) -> Path:
+def envi_data_file(header: Path) -> Path:
     """The binary an ENVI header describes: same name without .hdr, or with a usual ENVI data extension."""
     stem = header.with_suffix("")
     candidates = [stem.with_name(stem.name + ext) for ext in ENVI_DATA_EXTENSIONS]
@@ -74,7 +75,7 @@ def _envi_data_file(header: Path) -> Path:
         f"path instead of the header's.", missing=[str(candidates[0])])
 
 
-def _band_indices(path: Path, count: int, bands: Sequence[int] | None) -> list[int]:
+def band_indices(path: Path, count: int, bands: Sequence[int] | None) -> list[int]:
     """0-based indices of the 1-based `bands` (all when None); a DataError naming the valid range."""
     if bands is None:
         return list(range(count))
@@ -85,14 +86,6 @@ def _band_indices(path: Path, count: int, bands: Sequence[int] | None) -> list[i
         raise DataError(f"{path}: `bands` must list 1-based band numbers in 1..{count} (the file has {count} "
                         f"band(s)); got {found}. Fix the band list.")
     return [int(b) - 1 for b in chosen]
-
-
-def _check_dtype(path: Path, key: str | None, dtype: np.dtype) -> None:
-    if dtype.kind not in "iuf":
-        raise DataError(
-            f"{where(path, key)}: expected real numbers (integer or floating point), got dtype {dtype}"
-            f"{' (true/false values)' if dtype.kind == 'b' else ''}. Re-export the raster with a numeric type."
-        )
 
 
 def _read_windows(ds: Any, idx: list[int], out: np.ndarray) -> None:
@@ -115,7 +108,7 @@ def _read_windows(ds: Any, idx: list[int], out: np.ndarray) -> None:
 
 def _read_gdal(path: Path, bands: Sequence[int] | None, native: bool, one_band: bool = False) -> Raster:
     """Read with rasterio into one (H, W, C) array (float32, or the file's dtype when `native`)."""
-    source = _envi_data_file(path) if path.suffix.lower() == ".hdr" else path
+    source = envi_data_file(path) if path.suffix.lower() == ".hdr" else path
     # GDAL's block cache defaults to 5% of RAM; every block is read once here, so a small cache keeps the peak
     # RSS near the result's own bytes (a user's GDAL_CACHEMAX wins).
     cache = {} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": _GDAL_CACHE_MB}
@@ -126,9 +119,9 @@ def _read_gdal(path: Path, bands: Sequence[int] | None, native: bool, one_band: 
                 check_envi(path, source, ds)  # before any read: GDAL fills a short ENVI binary with zeros
                 if one_band and ds.count != 1:
                     raise _not_one_band(path, None, ds.count)
-                idx = _band_indices(path, ds.count, bands)
+                idx = band_indices(path, ds.count, bands)
                 dtype = np.dtype(ds.dtypes[idx[0]])
-                _check_dtype(path, None, dtype)
+                check_real(dtype, path, None, "real numbers", REEXPORT)
                 out = np.empty((ds.height, ds.width, len(idx)), dtype=dtype if native else np.float32)  # (H, W, C)
                 _read_windows(ds, idx, out)
                 georef = ds.crs is not None or not ds.transform.is_identity
@@ -162,16 +155,10 @@ def _read_array(path: Path, ext: str, key: str | None) -> np.ndarray:
     return load_npy(path)
 
 
-def _as_hwc(path: Path, key: str | None, array: np.ndarray, bands: Sequence[int] | None) -> np.ndarray:
+def raster_bands(path: Path, key: str | None, array: np.ndarray, bands: Sequence[int] | None) -> np.ndarray:
     """A 2-D or 3-D numeric array -> (H, W, C) with the chosen bands, keeping its dtype (no copy if possible)."""
-    if array.ndim not in (2, 3) or array.size == 0:
-        raise DataError(f"{where(path, key)}: expected a raster of shape (H, W) or (H, W, C) (rows, columns, "
-                        f"bands), got shape {array.shape}. Check the file (and variable) is the scene's raster.")
-    _check_dtype(path, key, array.dtype)
-    cube = array[:, :, None] if array.ndim == 2 else array  # (H, W, C)
-    if bands is not None:
-        cube = cube[:, :, _band_indices(path, cube.shape[2], bands)]
-    return cube
+    cube = as_hwc(array, path, key)  # (H, W, C): rank, size and dtype checks (rasters.as_hwc)
+    return cube if bands is None else cube[:, :, band_indices(path, cube.shape[2], bands)]
 
 
 def read_raster(path: str | Path, key: str | None = None, bands: Sequence[int] | None = None) -> Raster:
@@ -188,10 +175,10 @@ def read_raster(path: str | Path, key: str | None = None, bands: Sequence[int] |
 
 def _read(path: Path, key: str | None, bands: Sequence[int] | None, supported: Sequence[str],
           native: bool, one_band: bool = False) -> Raster:
-    ext = _check_file(path, supported)
+    ext = check_file(path, supported)
     if ext in GDAL_EXTENSIONS or ext == ".hdr":
         return _read_gdal(path, bands, native, one_band)
-    cube = _as_hwc(path, key, _read_array(path, ext, key), bands)
+    cube = raster_bands(path, key, _read_array(path, ext, key), bands)
     if one_band and cube.shape[2] != 1:
         raise _not_one_band(path, key, cube.shape[2])
     return Raster(path=path, array=cube if native else cube.astype(np.float32, copy=False),
@@ -209,7 +196,7 @@ def read_labels(
     Their Raster carries the georeferencing, with the label map as its (H, W, 1) array.
     """
     path = Path(path)
-    ext = _check_file(path, LABEL_SUPPORTED)
+    ext = check_file(path, LABEL_SUPPORTED)
     if ext == ".txt":
         labels, names = read_envi_roi(path, shape)
         return labels, names, None

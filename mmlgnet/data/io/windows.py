@@ -32,15 +32,15 @@ from rasterio.windows import Window
 from mmlgnet.data.io.byte_sizes import check_envi, load_npy
 from mmlgnet.data.io.download import DataError
 from mmlgnet.data.io.matfiles import has_matlab_header, hdf5_variable, mat_version, read_mat
-from mmlgnet.data.io.rasters import where
+from mmlgnet.data.io.rasters import check_real, where
 from mmlgnet.data.io.readers import (
     GDAL_EXTENSIONS,
+    REEXPORT,
     SUPPORTED,
-    _as_hwc,
-    _band_indices,
-    _check_dtype,
-    _check_file,
-    _envi_data_file,
+    band_indices,
+    check_file,
+    envi_data_file,
+    raster_bands,
 )
 
 __all__ = ["WindowSource", "open_raster"]
@@ -115,7 +115,7 @@ class GdalSource(WindowSource):
 
     def __init__(self, path: Path, bands: Sequence[int] | None) -> None:
         self.path, self.key = path, None
-        self.file = _envi_data_file(path) if path.suffix.lower() == ".hdr" else path
+        self.file = envi_data_file(path) if path.suffix.lower() == ".hdr" else path
         self._ds: Any = None
         self._pid = -1
         ds = self._open()
@@ -124,9 +124,9 @@ class GdalSource(WindowSource):
         except DataError:
             self.close()
             raise
-        self.band_index = _band_indices(path, ds.count, bands)  # 0-based file bands
+        self.band_index = band_indices(path, ds.count, bands)  # 0-based file bands
         self.dtype = np.dtype(ds.dtypes[self.band_index[0]])
-        _check_dtype(path, None, self.dtype)
+        check_real(self.dtype, path, None, "real numbers", REEXPORT)
         self.shape = (ds.height, ds.width, len(self.band_index))
         georef = ds.crs is not None or not ds.transform.is_identity
         nodata = ds.nodatavals[self.band_index[0]]
@@ -178,8 +178,8 @@ class ArraySource(WindowSource):
     def __init__(self, path: Path, key: str | None, array: np.ndarray, bands: Sequence[int] | None,
                  whole_file: bool) -> None:
         self.path, self.key, self.whole_file = path, key, whole_file
-        cube = _as_hwc(path, key, array, None)  # (H, W, C) view: rank, size and dtype checks as read_raster
-        self.band_index = _band_indices(path, cube.shape[2], bands)
+        cube = raster_bands(path, key, array, None)  # (H, W, C) view: rank, size and dtype checks as read_raster
+        self.band_index = band_indices(path, cube.shape[2], bands)
         self.array, self.dtype = cube, cube.dtype
         self.shape = (cube.shape[0], cube.shape[1], len(self.band_index))
 
@@ -201,10 +201,10 @@ class Mat73Source(WindowSource):
                             f"bands), got shape {node.shape[::-1]}. Check the file (and variable) is the scene's "
                             f"raster.")
         self.dtype = np.dtype(bool) if cls == "logical" else np.dtype(node.dtype)
-        _check_dtype(path, key, self.dtype)
+        check_real(self.dtype, path, key, "real numbers", REEXPORT)
         h, w = node.shape[-1], node.shape[-2]
         c = node.shape[0] if node.ndim == 3 else 1
-        self.band_index = _band_indices(path, c, bands)
+        self.band_index = band_indices(path, c, bands)
         self.shape = (h, w, len(self.band_index))
 
     def _node(self) -> tuple[h5py.Dataset, str | None]:
@@ -241,7 +241,7 @@ def open_raster(path: str | Path, key: str | None = None, bands: Sequence[int] |
     except for MATLAB v5 files (loaded whole: see the module docstring).
     """
     path = Path(path)
-    ext = _check_file(path, SUPPORTED)
+    ext = check_file(path, SUPPORTED)
     if ext in GDAL_EXTENSIONS or ext == ".hdr":
         return GdalSource(path, bands)
     if ext == ".npy":

@@ -52,8 +52,8 @@ from mmlgnet.data.sampling.normalization import (
     outlier_bands_sampled,
 )
 from mmlgnet.data.sampling.tiles import Tile, read_padded
-from mmlgnet.data.scenes.card_load import _class_names, _Grid, _named
-from mmlgnet.data.scenes.cards import _Card, is_card
+from mmlgnet.data.scenes.card_checks import CardErrors, Grid, class_names, named
+from mmlgnet.data.scenes.cards import is_card
 from mmlgnet.data.scenes.catalog_load import check_scene
 from mmlgnet.data.scenes.labelled_nodata import LabelledNodataFound, labelled_nodata_error, source_of
 from mmlgnet.data.scenes.lazy_scene import LazyScene, StackSource, open_card_lazily
@@ -82,8 +82,8 @@ def open_labelled_card(path: str, lidar_channels: int | None, require_hsi: bool)
     from mmlgnet.data.io.readers import read_labels
 
     card, stub = lazy.card, lazy.stub
-    c = _Card(card.card)
-    grid = _Grid(c)
+    c = CardErrors(card.card)
+    grid = Grid(c)
     grid.add("lidar", card.lidar[0].path, (stub.height, stub.width), stub.crs, stub.transform)
     maps: dict[str, np.ndarray] = {}
     roi: dict[str, tuple[str, ...]] = {}
@@ -95,7 +95,7 @@ def open_labelled_card(path: str, lidar_channels: int | None, require_hsi: bool)
         try:
             labels, names, raster = read_labels(ref.path, key=ref.key, shape=(stub.height, stub.width))
         except DataError as e:
-            raise _named(c, key, e) from None
+            raise named(c, key, e) from None
         grid.add(key, ref.path, labels.shape, raster.crs if raster else None, raster.transform if raster else None)
         maps[key], sources[key] = labels, ref.path
         if names:
@@ -108,7 +108,7 @@ def open_labelled_card(path: str, lidar_channels: int | None, require_hsi: bool)
         labels = np.where(train > 0, train, test)
         sources["labels"] = sources["train"]
     top = int(max(int(m.max()) for m in maps.values())) if maps else 0
-    names = _class_names(c, card, roi, top)
+    names = class_names(c, card, roi, top)
     scene = dataclasses.replace(stub, labels=labels, train_map=train, test_map=test, class_names=names,
                                 sources=sources)
     one = np.broadcast_to(np.zeros(1, dtype=np.float32), (stub.height, stub.width, 1))  # no (H, W, C) temporaries

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from mmlgnet.data.io.download import DataError, sha256sum
+from mmlgnet.data.scenes.card_checks import CardErrors
 
 __all__ = ["CARD_KEYS", "RasterRef", "SceneCard", "is_card", "parse_card"]
 
@@ -56,17 +57,7 @@ class SceneCard:
     sha256: dict[str, str] | None = None
 
 
-class _Card:
-    """Error helper bound to one card file: every message names the card, the key and the fix."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def error(self, key: str, problem: str, fix: str) -> DataError:
-        return DataError(f"Scene card {self.path}, key {key!r}: {problem}. {fix}")
-
-
-def _raster(c: _Card, key: str, value: Any) -> RasterRef:
+def _raster(c: CardErrors, key: str, value: Any) -> RasterRef:
     entry = value if isinstance(value, dict) else {"path": value}
     unknown = [k for k in entry if k not in RASTER_KEYS]
     if unknown:
@@ -89,7 +80,7 @@ def _raster(c: _Card, key: str, value: Any) -> RasterRef:
 def parse_card(path: str | Path) -> SceneCard:
     """Read and type-check a card (no raster is read here); DataError naming the card and key otherwise."""
     path = Path(path).expanduser().resolve()
-    c = _Card(path)
+    c = CardErrors(path)
     if not path.is_file():
         raise DataError(f"Scene card {path} does not exist (option --data.scene): give the path of a YAML card "
                         f"or a catalogue scene name (trento, muufl, houston2013, synthetic).")
@@ -164,7 +155,7 @@ def parse_card(path: str | Path) -> SceneCard:
 
 def verify_sha256(card: SceneCard) -> None:
     """Check every `sha256:` entry of the card against its file (paths relative to the card's folder)."""
-    c = _Card(card.card)
+    c = CardErrors(card.card)
     for name, digest in (card.sha256 or {}).items():
         f = (card.card.parent / name).resolve()
         if not f.is_file():

@@ -1,11 +1,12 @@
 """A scene card opened lazily: its HSI and stacked LiDAR rasters as windowed sources, no pixel read.
 
-The same card checks as `card_load.read_card` for what a prediction needs (one pixel grid, one CRS and
+The same card checks as `card_load.read_card` (mmlgnet.data.scenes.card_checks) for what a prediction needs (one pixel grid, one CRS and
 transform, the nodata value in force, `lidar_channels`, the HSI required by the modalities), the same NaN
 handling (a raster declaring NaN as nodata gets its NaN entries replaced by normalization.NAN_FILL, always nodata;
 NaN/inf anywhere else is refused, as check_scene refuses it in memory), and a shape-only
 `Scene` stub whose arrays are zero-stride views (no memory), so code that only asks for sizes, band counts, class
-names or georeferencing works unchanged. Labels are not read (except ROI text files, for class names).
+names or georeferencing works unchanged. Labels are not read (except ROI text files, for class names and their
+range).
 """
 
 from __future__ import annotations
@@ -19,8 +20,17 @@ from mmlgnet.data.io.download import DataError
 from mmlgnet.data.io.rasters import where
 from mmlgnet.data.io.windows import GdalSource, WindowSource, open_raster
 from mmlgnet.data.sampling.normalization import NAN_FILL
-from mmlgnet.data.scenes.card_load import _Grid, _named, card_palette, nodata_source
-from mmlgnet.data.scenes.cards import SceneCard, _Card, parse_card
+from mmlgnet.data.scenes.card_checks import (
+    CardErrors,
+    Grid,
+    card_palette,
+    class_names,
+    named,
+    nan_tagged,
+    nodata_source,
+    roi_labels,
+)
+from mmlgnet.data.scenes.cards import SceneCard, parse_card
 from mmlgnet.data.scenes.scene import Scene
 
 __all__ = ["LazyScene", "StackSource", "open_card_lazily"]
@@ -48,7 +58,7 @@ class StackSource:
                 break
             take = min(left, part.shape[2])
             a = part.read(rows, cols, bands=list(range(take)))  # (h, w, take) float32
-            nan_tag = part.nodata is not None and bool(np.isnan(part.nodata))
+            nan_tag = nan_tagged(part)
             if nan_tag:
                 a = np.where(np.isnan(a), np.float32(NAN_FILL), a).astype(np.float32, copy=False)
             _check_finite(part, a, rows, cols, nan_tag)
@@ -104,36 +114,20 @@ class LazyScene:
                 s.close()
 
 
-def _open(grid: _Grid, key: str, path: object, ref_key: str | None, bands: tuple[int, ...] | None) -> WindowSource:
+def _open(grid: Grid, key: str, path: object, ref_key: str | None, bands: tuple[int, ...] | None) -> WindowSource:
     try:
         src = open_raster(path, key=ref_key, bands=list(bands) if bands else None)  # type: ignore[arg-type]
     except DataError as e:
-        raise _named(grid.c, key, e) from None
+        raise named(grid.c, key, e) from None
     grid.add(key, src.path, src.shape, src.crs, src.transform)
     return src
-
-
-def _class_names(c: _Card, card: SceneCard) -> tuple[str, ...]:
-    """The card's class_names; else the ROI names of its label files (read: ROI text is small)."""
-    if card.class_names is not None:
-        return card.class_names
-    from mmlgnet.data.io.readers import read_labels
-
-    for key in ("labels", "train", "test"):
-        ref = getattr(card, key)
-        if ref is not None and ref.path.suffix.lower() == ".txt":
-            _, names, _ = read_labels(ref.path, key=ref.key)
-            if names:
-                return tuple(names)
-    raise c.error("class_names", "missing (needed to map the scene by tiles without reading its label rasters)",
-                  "List the class names in label order: `class_names: [...]`.")
 
 
 def open_card_lazily(path: str, lidar_channels: int | None = None, require_hsi: bool = True) -> LazyScene:
     """Open a card's rasters for windowed reads (headers only) and check them as read_card does."""
     card = parse_card(path)
-    c = _Card(card.card)
-    grid = _Grid(c)
+    c = CardErrors(card.card)
+    grid = Grid(c)
     sources: dict[str, WindowSource] = {}
     if card.hsi is not None:
         sources["hsi"] = _open(grid, "hsi", card.hsi.path, card.hsi.key, card.hsi.bands)
@@ -153,7 +147,8 @@ def open_card_lazily(path: str, lidar_channels: int | None = None, require_hsi: 
     hsi = StackSource([sources["hsi"]]) if "hsi" in sources else None
     assert grid.shape is not None
     h, w = grid.shape
-    names = _class_names(c, card)
+    roi, top = roi_labels(c, card)  # ROI text only: the label rasters stay unread
+    names = class_names(c, card, roi, top, "needed to map the scene by tiles without reading its label rasters")
     palette = card_palette(c, card, len(names))  # the card's, else the ROI files' colours
     zeros = np.zeros(1, dtype=np.float32)
     stub = Scene(

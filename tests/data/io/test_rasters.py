@@ -51,3 +51,24 @@ def test_whole_number_floats_and_integers_are_accepted() -> None:
     got = as_label_map(as_double, "gt.mat", "gt")
     assert got.dtype == np.int64 and got.tolist() == [[0, 1], [11, 2]]
     assert as_label_map(np.array([[0, 3]], np.uint8), "gt.mat", "gt").dtype == np.int64
+
+
+def test_one_shape_and_dtype_rule_for_whole_and_windowed_reads(tmp_path) -> None:
+    """rasters.as_hwc / check_real are the one rank + dtype check of as_cube, read_raster and the windowed
+    sources (were three near-copies: as_cube, readers._as_hwc, and matfiles' own kind words)."""
+    from mmlgnet.data.io.readers import read_raster
+    from mmlgnet.data.io.windows import open_raster
+
+    np.save(tmp_path / "c.npy", np.ones((3, 3), dtype=np.complex64))
+    messages = []
+    for read in (read_raster, open_raster, lambda p: as_cube(np.load(p), p, None, "lidar")):
+        with pytest.raises(DataError, match=r"c\.npy: expected .*real.* got dtype complex64 \(complex numbers\)") as e:
+            read(tmp_path / "c.npy")
+        messages.append(str(e.value))
+    assert messages[0] == messages[1]  # whole and windowed reads word it the same
+    np.save(tmp_path / "b.npy", np.ones((2, 3, 4, 5), dtype=np.float32))
+    with pytest.raises(DataError) as whole:
+        read_raster(tmp_path / "b.npy")
+    with pytest.raises(DataError) as windowed:
+        open_raster(tmp_path / "b.npy")
+    assert str(whole.value) == str(windowed.value) and "got shape (2, 3, 4, 5)" in str(whole.value)
