@@ -85,21 +85,13 @@ class MMLGNetCLI(LightningCLI):
         apply_threads(cfg.get("threads"))  # before anything is built or computed (mmlgnet.training.runtime)
         ckpt_path = cfg.get("ckpt_path")
         if ckpt_path is None and sub in ("test", "predict") and not cfg.get("allow_untrained"):
-            raise UntrainedModelError(  # early, before CLIP and the scene are loaded (module.require_trained too)
-                f"{sub} needs --ckpt_path: without it the model has random weights and its {sub} results would "
-                "mean nothing. Pass --ckpt_path <run dir>/checkpoints/last.ckpt of a finished fit, or "
-                "--allow_untrained true to go on anyway (debugging; recorded as allow_untrained: true in the results)."
-            )
+            raise checkpoints.untrained_error(sub)  # early, before CLIP and the scene are loaded (the module too)
         if ckpt_path is None or checkpoints.is_lightning_keyword(ckpt_path):
             return
         ckpt = checkpoints.read_checkpoint(ckpt_path)
         if (sub in ("test", "predict") and checkpoints.trained_state(ckpt)["global_step"] == 0
                 and not cfg.get("allow_untrained")):
-            raise UntrainedModelError(
-                f"--ckpt_path {ckpt_path} was saved before any training step (global_step 0): its {sub} results "
-                "would be those of random weights. Use a checkpoint of a fit that trained (e.g. <run dir>/"
-                "checkpoints/last.ckpt after max_epochs >= 1), or --allow_untrained true (debugging; recorded)."
-            )
+            raise checkpoints.untrained_error(sub, ckpt_path)
         self._data_state = ckpt.get(HSILidarDataModule.__qualname__) or None
         saved = ckpt.get("hyper_parameters") or {}
         self._ckpt_scene = str(saved.get("scene_name") or "") or None
@@ -145,7 +137,7 @@ class MMLGNetCLI(LightningCLI):
                 f"training batches per epoch: {self.trainer.num_training_batches}): the model is untrained, so "
                 "nothing is tested or mapped. Give --trainer.max_epochs >= 1 and training batches (check "
                 "--trainer.limit_train_batches and that the split has training pixels: --data.split), or pass "
-                "--allow_untrained true to go on with the random weights (debugging; recorded in the results)."
+                f"{checkpoints.ALLOW_UNTRAINED}."
             )
         if cfg.get("test_after_fit") or cfg.get("predict_after_fit"):
             ckpt = self._checkpoint_to_evaluate()

@@ -23,8 +23,6 @@ _RANK_ZERO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric
 # that a checkpoint tested (or resumed) in a new run folder keeps its old folder's bookkeeping.
 _QUIET_WARNINGS = ("Total length of `list` across ranks is zero", "`isinstance(treespec, LeafSpec)` is deprecated",
                    "The dirpath has changed from")
-# open_clip's root-logger line repeating our own warning about an untrained (text_pretrained: null) text tower.
-_DUPLICATE_ROOT = ("No pretrained weights loaded for model",)
 
 
 class _DropPrefixes(logging.Filter):
@@ -39,13 +37,13 @@ class _DropPrefixes(logging.Filter):
 
 
 def quiet_noise() -> None:
-    """Drop the Lightning tips, the zero-length validation loader warning and open_clip's duplicate line.
+    """Drop the Lightning tips and the warnings in _QUIET_WARNINGS (open_clip's "No pretrained weights loaded", which
+    repeats our own untrained-tower warning, is dropped where it is logged: mmlgnet.text.openclip_model).
 
     Idempotent and narrow (exact message prefixes), so it is safe in-process (tests, reproduce) too.
     """
     for name in _RANK_ZERO_LOGGERS:
         _add_filter_once(logging.getLogger(name), _QUIET_INFO)
-    _add_filter_once(logging.getLogger(), _DUPLICATE_ROOT)
     for text in _QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=re.escape(text))
 

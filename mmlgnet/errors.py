@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+import numbers
+from typing import TypeGuard
+
+
+def is_int(value: object) -> TypeGuard[int]:
+    """A whole number as a user gives it: int or numpy integer, never bool (YAML/JSON `true` is an int in Python).
+
+    The one strict-integer rule of option, card and record checks (data options, patch size, band numbers,
+    palettes, reproduce's done-check).
+    """
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
 
 class UserError(ValueError):
     """Something the user can fix (a file, an option, a checkpoint, weights): the CLI prints only the message

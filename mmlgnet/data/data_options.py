@@ -5,20 +5,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
-
 from mmlgnet.data.sampling.normalization import NORMALIZATIONS
 from mmlgnet.data.sampling.patches import check_patch_size
 from mmlgnet.data.sampling.splits import check_val_fraction, parse_protocol
 from mmlgnet.data.scenes.cards import is_card
 from mmlgnet.data.scenes.catalog_load import SCENE_NAMES
 from mmlgnet.data.scenes.synthetic import MAX_SYNTHETIC_CLASSES
-from mmlgnet.errors import ConfigError
+from mmlgnet.errors import ConfigError, is_int
 
 
 def _check_int(option: str, value: int, minimum: int, maximum: int | None = None) -> None:
-    if (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum
-            or (maximum is not None and value > maximum)):
+    if not is_int(value) or value < minimum or (maximum is not None and value > maximum):
         bounds = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
         raise ConfigError(f"--data.{option} {value!r}: expected an integer {bounds}.")
 

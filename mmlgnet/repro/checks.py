@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any, TypeGuard
 
+from mmlgnet.errors import is_int
+
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-standard JSON constant {name}")
@@ -56,7 +58,7 @@ def metrics_problems(path: Path, scene: str, protocol: str, seed: int) -> list[s
         problems.append("allow_untrained is set: the numbers may come from an untrained model (a debugging switch)")
     trained = rec.get("trained")
     step = trained.get("global_step") if isinstance(trained, dict) else None
-    if not isinstance(step, int) or isinstance(step, bool) or step <= 0:
+    if not is_int(step) or step <= 0:
         problems.append(f"trained.global_step is {step!r}: no evidence that the tested model was trained")
     return problems
 
@@ -69,4 +71,4 @@ def _square_counts(m: Any, k: int | None) -> TypeGuard[list[list[int]]]:
     if not isinstance(m, list) or not m or (k is not None and len(m) != k):
         return False
     return all(isinstance(row, list) and len(row) == len(m)
-               and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in row) for row in m)
+               and all(is_int(c) and c >= 0 for c in row) for row in m)

@@ -25,9 +25,14 @@ class ClipWeightsError(UserError):
     """The CLIP weights asked for cannot be obtained (offline, not cached, missing file, unknown tag)."""
 
 
+# open_clip's root-logger line on a randomly initialised model: it repeats our own, louder untrained-tower warning
+# (mmlgnet.text.embeddings). Dropped here, where the model is built, and only while it is (the one owner of it).
+RANDOM_INIT_LINE = "No pretrained weights loaded"
+
+
 def _drop_open_clip_random_init(record: logging.LogRecord) -> bool:
-    """A root-logger filter: drop open_clip's "No pretrained weights loaded" (a second untrained warning)."""
-    return not str(record.msg).startswith("No pretrained weights loaded")
+    """A root-logger filter: drop open_clip's RANDOM_INIT_LINE (a second untrained warning)."""
+    return not str(record.msg).startswith(RANDOM_INIT_LINE)
 
 
 def untrained_model(model_name: str, device: str = "cpu", quick_gelu: bool = False) -> torch.nn.Module:

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from mmlgnet.errors import CheckpointError
+from mmlgnet.errors import CheckpointError, UntrainedModelError
 
 # Lightning's special `ckpt_path` values (resolved by the Trainer, not files): passed through untouched.
 LIGHTNING_KEYWORDS = ("last", "best", "hpc")
@@ -27,6 +27,24 @@ DATA_CHECKED = ("num_classes", "class_names", "hsi_channels", "lidar_channels")
 
 _FIX = ("Point --ckpt_path at a checkpoint written by a finished `python -m mmlgnet fit` (e.g. "
         "<run dir>/checkpoints/last.ckpt), or re-run fit to write a new one.")
+
+
+# How to go on from a refused untrained model (the CLI's and the module's guards, and a fit without a step).
+ALLOW_UNTRAINED = "--allow_untrained true to go on anyway (debugging; recorded as allow_untrained: true in the results)"
+
+
+def untrained_error(action: str, ckpt_path: object = None) -> UntrainedModelError:
+    """The one message of a test/predict that would record an untrained model: no --ckpt_path (and no training step
+    in this process), or a checkpoint saved before any training step. The CLI raises it before anything is built,
+    MMLGNetModule.require_trained again when the loop starts (Python API)."""
+    if ckpt_path is None:
+        why = (f"{action} needs --ckpt_path: none was given and no training step ran in this process, so the model "
+               f"has random weights and its {action} results would mean nothing")
+    else:
+        why = (f"--ckpt_path {ckpt_path} was saved before any training step (global_step 0): its {action} results "
+               "would be those of random weights")
+    return UntrainedModelError(f"{why}. Pass --ckpt_path with the checkpoint of a fit that trained (e.g. <run dir>/"
+                               f"checkpoints/last.ckpt after max_epochs >= 1), or {ALLOW_UNTRAINED}.")
 
 
 def is_lightning_keyword(ckpt_path: str | Path) -> bool:

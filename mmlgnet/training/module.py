@@ -16,7 +16,7 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 
 import mmlgnet
 from mmlgnet.atomic import write_json
-from mmlgnet.errors import CheckpointError, ConfigError, UntrainedModelError
+from mmlgnet.errors import CheckpointError, ConfigError
 from mmlgnet.models.mmlgnet import LinearHead, MMLGNet, Modality, TextHead
 from mmlgnet.text import coop
 from mmlgnet.text.embeddings import DEFAULT_TEMPLATES, class_text_embeddings
@@ -174,14 +174,7 @@ class MMLGNetModule(L.LightningModule):
         """Raise UntrainedModelError before `action` (test/predict) records results of untrained weights."""
         if self.trained_state()["global_step"] > 0 or self.allow_untrained:
             return
-        ckpt = self._trainer.ckpt_path if self._trainer is not None else None
-        why = (f"the checkpoint {ckpt} was saved before any training step (global_step 0)" if ckpt else
-               "no --ckpt_path was given and no training step ran in this process: the weights are random")
-        raise UntrainedModelError(
-            f"{action}: refusing to record results of an untrained model: {why}. Pass --ckpt_path with a "
-            "checkpoint of a finished fit (e.g. <run dir>/checkpoints/last.ckpt), or --allow_untrained true "
-            "to go on anyway (debugging; recorded as allow_untrained: true in the results)."
-        )
+        raise checkpoints.untrained_error(action, self._trainer.ckpt_path if self._trainer is not None else None)
 
     def on_test_start(self) -> None:
         self.require_trained("test")

@@ -188,3 +188,20 @@ def test_corrupt_cache_is_recomputed(untrained, tmp_path: Path) -> None:
     path.write_bytes(b"garbage")
     torch.testing.assert_close(untrained(), emb, rtol=0, atol=0)
     assert torch.load(path, weights_only=True)["prompts"] == build_prompts(NAMES, DEFAULT_TEMPLATES)
+
+
+def test_open_clip_random_init_line_has_one_owner(caplog: pytest.LogCaptureFixture) -> None:
+    """open_clip's "No pretrained weights loaded" is dropped where the untrained tower is built, only while it is
+    (mmlgnet.text.openclip_model); the console no longer keeps a second, permanent root filter for it."""
+    from mmlgnet import console
+    from mmlgnet.text.openclip_model import RANDOM_INIT_LINE, untrained_model
+
+    root = logging.getLogger()
+    before = list(root.filters)
+    console.quiet_noise()
+    assert root.filters == before  # was: a _DropPrefixes(("No pretrained weights loaded for model",)) filter
+    caplog.set_level(logging.WARNING)
+    untrained_model(TINY)
+    assert root.filters == before and not [r for r in caplog.records if RANDOM_INIT_LINE in r.getMessage()]
+    logging.warning(f"{RANDOM_INIT_LINE} for model 'x'. Model initialized randomly.")  # outside: not ours to drop
+    assert [r for r in caplog.records if RANDOM_INIT_LINE in r.getMessage()]

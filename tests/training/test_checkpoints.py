@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 import torch
 
 from mmlgnet.console import error_message, find_user_error
-from mmlgnet.errors import CheckpointError, ConfigError
+from mmlgnet.errors import CheckpointError, ConfigError, UntrainedModelError, is_int
 from mmlgnet.training import checkpoints
 
 
@@ -98,3 +99,28 @@ def test_error_message_of_a_key_error_subclass_has_no_quotes():
         pass
 
     assert error_message(MyKeyError("file.mat: no key 'x'")) == "file.mat: no key 'x'"
+
+
+def test_one_untrained_message_for_the_cli_and_the_module():
+    """checkpoints.untrained_error words every refusal of an untrained test/predict (was three copies: two in the
+    CLI, one in MMLGNetModule.require_trained); the CLI guard tests match both of its cases."""
+    none = str(checkpoints.untrained_error("test"))
+    assert "test needs --ckpt_path" in none and "no training step ran" in none
+    assert none.endswith(f"or {checkpoints.ALLOW_UNTRAINED}.")
+    zero = str(checkpoints.untrained_error("predict", "/r/step0.ckpt"))
+    assert "--ckpt_path /r/step0.ckpt was saved before any training step (global_step 0): its predict" in zero
+    assert isinstance(checkpoints.untrained_error("test"), UntrainedModelError)
+
+
+@pytest.mark.parametrize(("value", "ok"), [(3, True), (np.int64(3), True), (True, False), (3.0, False), ("3", False)])
+def test_one_strict_integer_rule(value, ok):
+    """errors.is_int is the rule of the data options, the patch size, band numbers, palettes and the done-check
+    (were patches._is_int, data_options._check_int and inline copies)."""
+    from mmlgnet.data.sampling.patches import check_patch_size
+
+    assert is_int(value) is ok
+    if ok:
+        assert check_patch_size(value) == 3
+    else:
+        with pytest.raises(ConfigError, match="expected a positive odd integer"):
+            check_patch_size(value)  # type: ignore[arg-type]

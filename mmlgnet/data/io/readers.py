@@ -19,6 +19,7 @@ from mmlgnet.data.io.download import DataError, MissingDataError
 from mmlgnet.data.io.envi_roi import read_envi_roi
 from mmlgnet.data.io.matfiles import read_mat
 from mmlgnet.data.io.rasters import as_hwc, as_label_map, check_real, where
+from mmlgnet.errors import is_int
 
 # Opened with rasterio (GDAL). ENVI data files (.img/.dat/.bsq/...) are found through the .hdr beside them.
 GDAL_EXTENSIONS = (".tif", ".tiff", ".gtiff", ".vrt", ".img", ".dat", ".bsq", ".bil", ".bip", ".raw", ".envi",
@@ -80,7 +81,7 @@ def band_indices(path: Path, count: int, bands: Sequence[int] | None) -> list[in
     if bands is None:
         return list(range(count))
     chosen = list(bands)
-    bad = [b for b in chosen if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or not 1 <= b <= count]
+    bad = [b for b in chosen if not is_int(b) or not 1 <= b <= count]
     if not chosen or bad:
         found = f"bad band number(s) {bad}" if bad else "an empty list"
         raise DataError(f"{path}: `bands` must list 1-based band numbers in 1..{count} (the file has {count} "

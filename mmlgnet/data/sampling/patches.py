@@ -6,20 +6,16 @@ import numpy as np
 import torch
 
 from mmlgnet.data.sampling.normalization import Normalization, NormStats, normalize_bands, normalize_into
-from mmlgnet.errors import ConfigError
+from mmlgnet.errors import ConfigError, is_int
 
 __all__ = ["Normalization", "PatchGatherer", "check_patch_size", "normalize_bands", "normalized_padded", "pad_scene",
            "reflect_borders"]
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def check_patch_size(patch_size: int, height: int | None = None, width: int | None = None) -> int:
     """Validate P: odd and ≥ 1; with a scene size, also half-width < min(H, W) (reflect padding needs that)."""
-    if not _is_int(patch_size) or patch_size < 1 or patch_size % 2 == 0:
-        hint = patch_size + 1 if _is_int(patch_size) and patch_size > 0 else 11
+    if not is_int(patch_size) or patch_size < 1 or patch_size % 2 == 0:
+        hint = patch_size + 1 if is_int(patch_size) and patch_size > 0 else 11
         raise ConfigError(
             f"--data.patch_size {patch_size}: expected a positive odd integer so the patch is centred on its pixel "
             f"(e.g. --data.patch_size {hint})."

@@ -14,6 +14,7 @@ import yaml
 
 from mmlgnet.data.io.download import DataError, sha256sum
 from mmlgnet.data.scenes.card_checks import CardErrors
+from mmlgnet.errors import is_int
 
 __all__ = ["CARD_KEYS", "RasterRef", "SceneCard", "is_card", "parse_card"]
 
@@ -71,7 +72,7 @@ def _raster(c: CardErrors, key: str, value: Any) -> RasterRef:
                       "Paths are relative to the card's folder; fix the path or put the file there.")
     bands = entry.get("bands")
     if bands is not None and (not isinstance(bands, list) or not bands
-                              or not all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in bands)):
+                              or not all(is_int(b) and b >= 1 for b in bands)):
         raise c.error(key, f"bands {bands!r}: expected a list of 1-based band numbers", "Write e.g. `bands: [1, 2, 3]`.")
     k = entry.get("key")
     return RasterRef(path, None if k is None else str(k), None if bands is None else tuple(bands))
@@ -126,7 +127,7 @@ def parse_card(path: str | Path) -> SceneCard:
     if palette is not None:
         ok = isinstance(palette, list) and all(  # bool is an int subclass: `true` is not a colour value
             isinstance(p, list) and len(p) == 3
-            and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in p) for p in palette)
+            and all(is_int(v) and 0 <= v <= 255 for v in p) for p in palette)
         if not ok:
             raise c.error("palette", f"expected a list of [R, G, B] triples of whole numbers 0..255, got {palette!r}",
                           "Write e.g. `palette: [[0, 128, 0], [124, 252, 0]]`, one triple per class.")
