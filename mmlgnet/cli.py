@@ -69,7 +69,7 @@ class MMLGNetCLI(LightningCLI):
         for source, target in (("num_classes", "num_classes"), ("class_names", "class_names"),
                                ("hsi_channels", "hsi_channels"), ("lidar_channels_out", "lidar_channels"),
                                ("scene_name", "scene_name"), ("unseen_class_names", "unseen_classes"),
-                               ("class_descriptions", "class_descriptions")):
+                               ("class_descriptions", "class_descriptions"), ("patch_size", "patch_size")):
             parser.link_arguments(f"data.{source}", f"model.{target}", apply_on="instantiate")
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:

@@ -23,6 +23,7 @@ from mmlgnet.text.embeddings import DEFAULT_TEMPLATES, class_text_embeddings
 from mmlgnet.text.prompts import prompts_for
 from mmlgnet.text.renamed import REMOVED, reject_removed_options
 from mmlgnet.training import checkpoints, open_vocab, runtime
+from mmlgnet.training import network as network_contract
 from mmlgnet.training.losses import InfoNCELoss
 from mmlgnet.training.metrics import metric_key, scores_from_confusion
 from mmlgnet.training.open_vocab import OpenVocabulary
@@ -36,7 +37,11 @@ class MMLGNetModule(L.LightningModule):
     Args (the data-decided ones, num_classes/class_names/hsi_channels/lidar_channels/scene_name and
     class_descriptions, are linked from the datamodule by the CLI and never written in configs):
         modalities: `[hsi, lidar]`, `[hsi]` or `[lidar]` (single-modality ablations).
-        hsi_encoder / lidar_encoder, hsi_widths / lidar_widths, fusion, fusion_dim, dropout: the network.
+        hsi_encoder / lidar_encoder, hsi_widths / lidar_widths, fusion, fusion_dim, dropout: MMLGNet's network
+            (the default, when `network` is not given).
+        network: any torch.nn.Module as the backbone (class_path / init_args; the network contract,
+            mmlgnet.training.network): built with hsi_bands, lidar_bands, patch_size (linked from the data) and
+            out_dim = its `reference_out_dim` or `network_out_dim`; the head sits on its features (B, out_dim).
         head: `text` (align with CLIP prompt embeddings) or `linear` (visual-only cross-entropy baseline).
         loss: `symmetric` (λ = 0.5), `v2t` (λ = 1) or `t2v` (λ = 0); ignored by the linear head.
         text_encoder: `open_clip` (a CLIP text tower) or `sentence_transformers` (a BERT-like sentence encoder).
@@ -56,7 +61,8 @@ class MMLGNetModule(L.LightningModule):
             logits range over the seen classes' embeddings only, test/predict over all K (mmlgnet.training.open_vocab).
         predict_class_names: predict only: map with this class list (renamed/merged/added classes, embedded by
             the text encoder) instead of the trained one; not saved in the checkpoint.
-        embed_dim: projection width for the linear head (the text head uses the text model's width).
+        embed_dim: MMLGNet's projection width for the linear head (the text head uses the text model's width);
+            a `network` under the linear head has no projection (its features go to Linear(out_dim, K)).
         lr, weight_decay, scheduler: AdamW, optionally cosine-annealed over trainer.max_epochs.
     """
 
@@ -66,11 +72,14 @@ class MMLGNetModule(L.LightningModule):
         class_names: list[str] | None = None,
         hsi_channels: int = 63,
         lidar_channels: int = 1,
+        patch_size: int = 11,
         scene_name: str = "",
         class_descriptions: dict[str, list[str]] | None = None,
         unseen_classes: list[str] | None = None,
         predict_class_names: list[str] | None = None,
         modalities: Sequence[Modality] = ("hsi", "lidar"),
+        network: network_contract.NetworkFactory | None = None,
+        network_out_dim: int = 256,
         hsi_encoder: Literal["cnn2d", "cnn3d"] = "cnn2d",
         lidar_encoder: Literal["cnn2d", "cnn3d"] = "cnn2d",
         hsi_widths: Sequence[int] = (64, 128, 256),
@@ -103,6 +112,8 @@ class MMLGNetModule(L.LightningModule):
         super().__init__()
         reject_removed_options(clip_model=clip_model, clip_pretrained=clip_pretrained)
         self.save_hyperparameters(ignore=["clip_model", "clip_pretrained", "predict_class_names"])  # predict-time
+        if network is not None and head == "linear":  # the head classifies the network's features directly
+            embed_dim = network_contract.feature_width(network, network_out_dim)
         names = list(class_names) if class_names else [f"class {k + 1}" for k in range(num_classes)]
         if len(names) != num_classes:
             raise ValueError(f"class_names has {len(names)} names for num_classes={num_classes}.")
@@ -135,10 +146,12 @@ class MMLGNetModule(L.LightningModule):
             self.head, self.criterion = LinearHead(embed_dim, num_classes), None
         else:
             raise ValueError(f"head={head!r}: use 'text' or 'linear'.")
-        self.net = MMLGNet(
+        self.net: torch.nn.Module = MMLGNet(  # the default network: built as it always was (same init order)
             hsi_channels, lidar_channels, tuple(modalities), hsi_encoder, lidar_encoder, tuple(hsi_widths),
             tuple(lidar_widths), fusion, fusion_dim, embed_dim, dropout,
-        )
+        ) if network is None else network_contract.vision_side(
+            network, head=head, hsi_bands=hsi_channels, lidar_bands=lidar_channels, patch_size=patch_size,
+            text_dim=embed_dim, network_out_dim=network_out_dim)
         self.val_confusion = MulticlassConfusionMatrix(num_classes)
         self.test_confusion = MulticlassConfusionMatrix(num_classes)
         # Set by the CLI's --allow_untrained (an attribute, not a hyperparameter: never saved in a checkpoint).
@@ -203,6 +216,10 @@ class MMLGNetModule(L.LightningModule):
                           batch_size=bs, sync_dist=True)
             if isinstance(self.head, TextHead):
                 self.log("train/logit_scale", self.head.scale, on_epoch=True, on_step=False, batch_size=bs)
+        aux = network_contract.auxiliary_loss(self.net)  # a contract network's own loss term (EndNet)
+        if aux is not None:
+            self.log("train/auxiliary", aux, on_epoch=True, on_step=False, batch_size=bs, sync_dist=True)
+            loss = loss + aux
         self.log("train/loss", loss, prog_bar=True, on_epoch=True, on_step=True, batch_size=bs, sync_dist=True)
         return loss
 

@@ -1,0 +1,159 @@
+"""The network contract: any torch.nn.Module as MMLGNet's vision backbone (`--model.network`).
+
+A network is given as `class_path` / `init_args` (YAML or command line); the package calls it with the
+data-decided keyword arguments
+
+    network(hsi_bands=C_hsi, lidar_bands=C_lidar, patch_size=P, out_dim=F, **init_args)
+
+and `forward(hsi, lidar)` takes float tensors (B, C_hsi, P, P), (B, C_lidar, P, P) and returns features
+(B, F). F is the network's class attribute `reference_out_dim` when it has one (the width of the published
+method's classifier input), else `--model.network_out_dim`. On top sit the package's parts, unchanged:
+`head: linear` is Linear(F, K) + cross-entropy; `head: text` projects the features to the text width D with a
+Linear (MMLGNet's projection) and scores them against the class-prompt embeddings (InfoNCE). Optional: a
+method `auxiliary_loss() -> Tensor` (a 0-dim loss of the latest forward, e.g. EndNet's reconstruction
+error), added to the training loss of every step.
+
+With no `--model.network` the package builds MMLGNet itself from the `--model.hsi_encoder` ... options
+(mmlgnet.models.mmlgnet.MMLGNet: encoders + fusion + projection), exactly as before the contract existed.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from mmlgnet.errors import ConfigError
+
+CONTRACT_KWARGS: tuple[str, ...] = ("hsi_bands", "lidar_bands", "patch_size", "out_dim")
+
+
+class NetworkFactory(Protocol):
+    """What `--model.network` gives: a network class with its init_args bound (jsonargparse builds the partial
+    from class_path / init_args and leaves these four keyword arguments to the package)."""
+
+    def __call__(self, *, hsi_bands: int, lidar_bands: int, patch_size: int, out_dim: int) -> nn.Module: ...
+
+
+class NetworkContractError(ConfigError):
+    """A `--model.network` class that does not keep the network contract (README, "Networks")."""
+
+
+def network_name(factory: Any) -> str:
+    """'module.Class' of a class or of a (jsonargparse / functools) partial of one, for messages."""
+    target = _network_class(factory)
+    return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
+
+
+def _network_class(factory: Any) -> Any:
+    """The class behind `factory`: a class, a functools.partial of one, or jsonargparse's
+    partial(instantiator, cls, **init_args)."""
+    while isinstance(factory, functools.partial):
+        factory = next((a for a in factory.args if inspect.isclass(a)), factory.func)
+    return factory
+
+
+def feature_width(factory: Any, network_out_dim: int) -> int:
+    """F: the network's `reference_out_dim` class attribute if it has one, else `--model.network_out_dim`."""
+    ref = getattr(_network_class(factory), "reference_out_dim", None)
+    return int(ref) if isinstance(ref, int) and not isinstance(ref, bool) and ref > 0 else int(network_out_dim)
+
+
+def _expected() -> str:
+    return ("a torch.nn.Module whose constructor takes the keyword arguments hsi_bands, lidar_bands, patch_size, "
+            "out_dim (plus its init_args) and whose forward(hsi, lidar) returns float features (B, out_dim)")
+
+
+def build_network(factory: NetworkFactory, *, hsi_bands: int, lidar_bands: int, patch_size: int,
+                  out_dim: int) -> nn.Module:
+    """Construct the user's network with the contract's keyword arguments and check it with a dry forward on a
+    tiny zero batch (eval mode, no gradient, no random numbers drawn): any break of the contract is one
+    NetworkContractError naming the class and what was expected."""
+    name = network_name(factory)
+    cls = _network_class(factory)
+    if inspect.isclass(cls) and not issubclass(cls, nn.Module):
+        raise NetworkContractError(f"--model.network.class_path {name}: not a torch.nn.Module subclass; expected "
+                                   f"{_expected()}")
+    try:
+        params: Mapping[str, inspect.Parameter] = inspect.signature(cls).parameters
+    except (TypeError, ValueError):  # no signature to read (a builtin): the call below decides
+        params = {}
+    if params and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        missing = [k for k in CONTRACT_KWARGS if k not in params]
+        if missing:
+            raise NetworkContractError(f"--model.network.class_path {name}: its constructor has no parameter "
+                                       f"{', '.join(missing)}; expected {_expected()}")
+    kwargs = {"hsi_bands": int(hsi_bands), "lidar_bands": int(lidar_bands), "patch_size": int(patch_size),
+              "out_dim": int(out_dim)}
+    try:
+        net = factory(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise NetworkContractError(f"--model.network.class_path {name}: constructing it with {kwargs} failed "
+                                   f"({type(e).__name__}: {e}); expected {_expected()}") from e
+    if not isinstance(net, nn.Module):
+        raise NetworkContractError(f"--model.network.class_path {name}: construction returned "
+                                   f"{type(net).__name__}, not a torch.nn.Module; expected {_expected()}")
+    check_forward(net, name, hsi_bands, lidar_bands, patch_size, out_dim)
+    return net
+
+
+def check_forward(net: nn.Module, name: str, hsi_bands: int, lidar_bands: int, patch_size: int,
+                  out_dim: int) -> None:
+    """Dry forward of 2 zero pixels: the output must be a floating tensor (2, out_dim)."""
+    hsi = torch.zeros(2, hsi_bands, patch_size, patch_size)  # (B=2, C_hsi, P, P)
+    lidar = torch.zeros(2, lidar_bands, patch_size, patch_size)  # (B=2, C_lidar, P, P)
+    was_training = net.training
+    net.eval()  # no BatchNorm statistics updated, no dropout drawn
+    try:
+        with torch.no_grad():
+            out = net(hsi, lidar)
+    except Exception as e:  # any failure of the user's forward is a contract break at setup
+        raise NetworkContractError(
+            f"--model.network.class_path {name}: forward(hsi {tuple(hsi.shape)}, lidar {tuple(lidar.shape)}) "
+            f"failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); expected {_expected()}"
+        ) from e
+    finally:
+        net.train(was_training)
+    if not isinstance(out, Tensor) or out.shape != (2, out_dim) or not out.is_floating_point():
+        got = (f"{out.dtype} tensor of shape {tuple(out.shape)}" if isinstance(out, Tensor)
+               else type(out).__name__)
+        raise NetworkContractError(f"--model.network.class_path {name}: forward returned {got} for 2 pixels; "
+                                   f"expected a floating tensor of shape (2, {out_dim}) (B, out_dim)")
+
+
+class ProjectedNetwork(nn.Module):
+    """A contract network followed by the package's projection: Linear(F, D) for the text head, identity for
+    the linear head (the published classifier is then exactly the head's Linear(F, K))."""
+
+    def __init__(self, network: nn.Module, projection: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+        self.projection = projection
+
+    def forward(self, hsi: Tensor | None = None, lidar: Tensor | None = None) -> Tensor:
+        """(B, C_hsi, P, P), (B, C_lidar, P, P) → (B, D) (text) or (B, F) (linear)."""
+        return self.projection(self.network(hsi, lidar))
+
+    def auxiliary_loss(self) -> Tensor | None:
+        """The network's `auxiliary_loss()` of the latest forward, or None when it has none."""
+        aux = getattr(self.network, "auxiliary_loss", None)
+        return aux() if callable(aux) else None
+
+
+def vision_side(factory: NetworkFactory, *, head: str, hsi_bands: int, lidar_bands: int, patch_size: int,
+                text_dim: int, network_out_dim: int) -> ProjectedNetwork:
+    """The user's network (checked) + the projection of `head`; the network is constructed first."""
+    width = feature_width(factory, network_out_dim)
+    net = build_network(factory, hsi_bands=hsi_bands, lidar_bands=lidar_bands, patch_size=patch_size,
+                        out_dim=width)
+    projection: nn.Module = nn.Linear(width, text_dim) if head == "text" else nn.Identity()
+    return ProjectedNetwork(net, projection)
+
+
+def auxiliary_loss(net: nn.Module) -> Tensor | None:
+    """The auxiliary loss of a ProjectedNetwork's network (None for MMLGNet and networks without one)."""
+    return net.auxiliary_loss() if isinstance(net, ProjectedNetwork) else None
