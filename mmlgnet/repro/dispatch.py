@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from mmlgnet.repro.compare.costs import run_costs
 from mmlgnet.repro.executors import Executor, Subprocess
 from mmlgnet.repro.jobs import Slot, run_pool
 from mmlgnet.repro.plan import Run
@@ -48,6 +49,8 @@ class Dispatch:
         return self.registry.start(run, launcher, **more)
 
     def record(self, run: Run, ok: bool, error: str, wall_s: float, launcher: str, **more: object) -> None:
+        if ok:  # parameters, fit time, test throughput, read off the run folder (mmlgnet.repro.compare.costs)
+            more.setdefault("costs", run_costs(self.registry.dir(run)))
         info = self.registry.finish(run, "done" if ok else "failed", wall_s, error, launcher, **more)
         say(f"{self.tags[run.key]}: {info['status']} in {info['wall_s']:.1f} s {info['error']}")
         if info["status"] != "done":

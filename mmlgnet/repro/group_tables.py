@@ -78,10 +78,13 @@ def group_rows(group: str, slug: str, names: Sequence[str], found: Mapping[tuple
 
 
 def all_group_rows(layout: Mapping[str, Any], found: Mapping[tuple[str, str], Any]) -> list[dict[str, Any]]:
-    """Rows of every group but `main` (the main table is tables.py's), from tables.json meta's layout."""
+    """Rows of every group but `main` (tables.py's) and the comparison groups (mmlgnet.repro.compare.table), from
+    tables.json meta's layout; a --variants-file label (meta `labels`) replaces the built-in one."""
     groups = layout.get("groups") or {}
     aliases, absent = layout.get("aliases") or {}, layout.get("absent") or {}
-    return [row for group, by_setting in groups.items() if group != "main"
+    labels = layout.get("labels") or {}
+    return [{**row, "label": labels.get(row["variant"], row["label"]) if group != "openvocab" else row["label"]}
+            for group, by_setting in groups.items() if group not in ("main", "baselines", "baselines-text")
             for slug, names in sorted(by_setting.items())
             for row in group_rows(group, slug, names, found, aliases, absent)]
 

@@ -7,7 +7,11 @@ table each (`--groups`):
 - `text`: what the text encoder adds: an untrained text tower, OpenAI CLIP, the remote-sensing CLIP presets
   (RemoteCLIP, GeoRSCLIP, SkyCLIP), the sentence-transformers MiniLM, and the linear head (no text at all);
 - `prompts`: templates, class descriptions, both, learned (CoOp) prompts;
-- `openvocab`: each class held out of training in turn (`unseen-<k>`, k = 1-based class id): seen / unseen / H.
+- `openvocab`: each class held out of training in turn (`unseen-<k>`, k = 1-based class id): seen / unseen / H;
+- `baselines`: established HSI+LiDAR methods as published (their network, their recipe, linear head);
+- `baselines-text`: the same backbones under MMLGNet's text head.
+
+A `--variants-file` adds user-defined variants (mmlgnet.repro.compare.variants_file) to any group, new or not.
 
 Weights are never guessed: a variant that needs CLIP weights (`Variant.weights`) runs only when they are
 given with `--text-weights NAME=PATH` (or `NAME=hub`: download into the Hugging Face cache), except OpenAI CLIP
@@ -21,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from mmlgnet.errors import ConfigError
+from mmlgnet.repro.compare.methods import METHODS
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,9 @@ class Variant:
     overrides: tuple[str, ...]  # CLI overrides on top of the scene's config
     needs_hsi: bool
     weights: str | None = None  # CLIP weights it needs: a key of WEIGHTS (given by --text-weights)
+    configs: tuple[str, ...] = ()  # config files after the setting's, relative to --configs (a method's overlay)
+    label: str = ""  # table label ("" = the built-in one); a --variants-file entry's `label`
+    origin: str = ""  # where a user-defined variant comes from ("entry 2 of my.yaml"), for error messages
 
 
 MINILM = ("--model.text_encoder", "sentence_transformers", "--model.text_model", "all-MiniLM-L6-v2",
@@ -60,6 +68,14 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "prompts": ("prompts-templates", "prompts-descriptions", "prompts-both", "prompts-coop"),
     "openvocab": (),  # unseen-1 .. unseen-K, K = the setting's class count
 }
+# Established HSI+LiDAR methods (mmlgnet.repro.compare.methods): `<method>` = its network with its own recipe
+# (configs/baselines/<method>.yaml) and the linear head, as published; `<method>-text` = the same backbone and
+# recipe under MMLGNet's text head (language on an established backbone).
+VARIANTS.update({v.name: v for m in METHODS for v in (
+    Variant(m.name, ("--model.head", "linear"), True, configs=(f"baselines/{m.name}.yaml",), label=m.label),
+    Variant(f"{m.name}-text", ("--model.head", "text"), True, configs=(f"baselines/{m.name}.yaml",),
+            label=f"{m.label} + text head"))})
+GROUPS.update({"baselines": tuple(m.name for m in METHODS), "baselines-text": tuple(f"{m.name}-text" for m in METHODS)})
 DEFAULT_GROUPS = ("main", "text", "prompts", "openvocab")
 QUICK_GROUPS = ("main", "text")  # 7 variants (+ aliases): the quick mode stays minutes long
 UNSEEN = re.compile(r"unseen-([1-9]\d*)")

@@ -8,11 +8,12 @@ and its table row shows the first one's runs.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mmlgnet.errors import ConfigError
+from mmlgnet.repro.compare.methods import too_small
 from mmlgnet.repro.fingerprint import SENTINEL_SEED, Fingerprint, Fingerprinter
 from mmlgnet.repro.groups import (
     DEFAULT_GROUPS,
@@ -55,6 +56,7 @@ class RunOptions:
     wandb_project: str = "mmlgnet"
     quick: bool = False
     weights: tuple[tuple[str, str], ...] = ()  # --text-weights: (name, PATH or "hub")
+    common_patch: int | None = None  # --common-patch: every variant at this patch size (settings <slug>-p<P>)
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class Plan:
     absent: dict[tuple[str, str], str] = field(default_factory=dict)  # (slug, variant) -> why it has no runs
     aliases: dict[tuple[str, str], str] = field(default_factory=dict)  # (slug, variant) -> variant run instead
     groups: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # group -> slug -> its variants
+    labels: dict[str, str] = field(default_factory=dict)  # variant -> table label, where not a built-in one
 
     def fingerprints(self) -> dict[tuple[str, str], str]:
         """(setting slug, variant) -> short fingerprint: what the tables show for this plan."""
@@ -111,13 +114,34 @@ def plan_settings(scenes: Sequence[str], muufl_protocols: Sequence[str], quick: 
     return out
 
 
+def common_patch_settings(settings: Sequence[Setting], patch: int | None) -> list[Setting]:
+    """--common-patch P: the same settings under their own slug `<slug>-p<P>` (own folders, own table rows)."""
+    return list(settings) if patch is None else [replace(s, slug=f"{s.slug}-p{patch}") for s in settings]
+
+
+def variant_configs(setting: Setting, variant: Variant, opts: RunOptions) -> list[Path]:
+    """Config files a variant adds after the setting's: its method overlay (relative to the setting's configs
+    folder) and, in quick mode, the quick overlays of methods (overlays/quick-baselines.yaml: few epochs on
+    the quick scene, then overlays/quick-baselines/<name>.yaml where one exists: narrower layers)."""
+    if not variant.configs:
+        return []
+    root = setting.configs[0].parent
+    out = [root / c for c in variant.configs]
+    if opts.quick:
+        quick = root / "overlays" / "quick-baselines"
+        own = quick / f"{Path(variant.configs[0]).stem}.yaml"
+        out += [quick.with_suffix(".yaml"), *([own] if own.is_file() else [])]
+    return out
+
+
 def run_dir(results: Path, setting: Setting, variant: Variant, seed: int) -> Path:
     return results / setting.slug / variant.name / f"seed{seed}"
 
 
 def overrides(variant: Variant, opts: RunOptions) -> tuple[str, ...]:
     epochs = ("--trainer.max_epochs", str(opts.epochs)) if opts.epochs is not None else ()
-    return (*variant.overrides, *epochs, *opts.extra)
+    patch = ("--data.patch_size", str(opts.common_patch)) if opts.common_patch is not None else ()
+    return (*variant.overrides, *epochs, *patch, *opts.extra)
 
 
 def run_args(setting: Setting, variant: Variant, seed: int, opts: RunOptions, maps: bool) -> list[str]:
@@ -131,7 +155,7 @@ def run_args(setting: Setting, variant: Variant, seed: int, opts: RunOptions, ma
             "name": f"{setting.slug}/{variant.name}/seed{seed}", "save_dir": str(opts.results),
             "tags": [setting.scene, setting.protocol, variant.name, "quick" if opts.quick else "full"]}})
     out = ["fit"]
-    for c in setting.configs:
+    for c in (*setting.configs, *variant_configs(setting, variant, opts)):
         out += ["--config", str(c)]
     out += ["--seed_everything", str(seed), "--data.split", setting.protocol, "--data.split_seed", str(seed),
             "--test_after_fit", "true", "--predict_after_fit", str(maps).lower(),
@@ -147,15 +171,19 @@ Availability = Callable[[str, Path], tuple[bool, bool, str]]
 
 def make_plan(settings: Sequence[Setting], variants: Sequence[str] | None, seeds: int, maps: str, opts: RunOptions,
               available: Availability, fingerprinter: Fingerprinter | None = None,
-              groups: Sequence[str] = DEFAULT_GROUPS) -> Plan:
+              groups: Sequence[str] = DEFAULT_GROUPS, extra: Mapping[str, Sequence[Variant]] | None = None) -> Plan:
     """Every runnable (setting, variant of `groups`) × seeds 0..seeds-1; the rest in `skipped` with the reason.
 
     `variants` (None: all) keeps only those variants of the groups. One config resolution per (setting,
     variant), with the seeds at SENTINEL_SEED: the fingerprint is then the same for every seed by construction,
     and parse errors in the overrides (e.g. an option this mmlgnet does not have) surface here, before any run,
     as a ConfigError naming the variant. A variant whose fingerprint equals an earlier one's is an alias.
+    `extra` (group -> user-defined variants, from --variants-file) adds variants to their groups, new or not.
     """
     fingerprinter = fingerprinter or Fingerprinter()
+    extra = extra or {}
+    own = {v.name: v for vs in extra.values() for v in vs}
+    groups = [*groups, *(g for g in extra if g not in groups)]
     weights = dict(opts.weights)
     wanted = None if variants is None else set(variants)
     plan = Plan()
@@ -170,19 +198,22 @@ def make_plan(settings: Sequence[Setting], variants: Sequence[str] | None, seeds
             n_classes = _num_classes(s, opts, fingerprinter, group, wanted)
             if n_classes:
                 classes[s.slug] = n_classes
-            names = [n for n in group_variants(group, n_classes) if wanted is None or n in wanted]
+            names = [n for n in (*(group_variants(group, n_classes) if group in GROUPS else ()),
+                                 *(v.name for v in extra.get(group, ()))) if wanted is None or n in wanted]
             plan.groups.setdefault(group, {})[s.slug] = names
             for name in names:
                 if (s.slug, name) in plan.absent or any(r.setting == s and r.variant.name == name for r in plan.runs) \
                         or (s.slug, name) in plan.aliases:
                     continue  # in an earlier group already
-                v = with_weights(variant(name), weights, opts.quick)
-                why = v if isinstance(v, str) else (reason if v.needs_hsi and not has_hsi else "")
+                v = with_weights(own.get(name) or variant(name), weights, opts.quick)
+                why = v if isinstance(v, str) else (reason if v.needs_hsi and not has_hsi else "") or \
+                    (too_small(name, opts.common_patch) if opts.common_patch is not None else "")
                 if isinstance(v, str) or why:
                     plan.absent[s.slug, name] = str(why)
                     plan.skipped.append(f"{s.slug} / {name}: skipped ({why})")
                     continue
-                fp = fingerprinter(run_args(s, v, SENTINEL_SEED, opts, maps=False), f"{s.slug} / {v.name}")
+                fp = fingerprinter(run_args(s, v, SENTINEL_SEED, opts, maps=False),
+                                   f"{s.slug} / {v.name}" + (f" ({v.origin})" if v.origin else ""))
                 if fp.full in seen:
                     plan.aliases[s.slug, name] = seen[fp.full]
                     continue
@@ -191,6 +222,7 @@ def make_plan(settings: Sequence[Setting], variants: Sequence[str] | None, seeds
                     with_maps = maps == "all" or (maps == "first" and k == 0)
                     plan.runs.append(Run(s, v, k, with_maps, tuple(run_args(s, v, k, opts, with_maps)),
                                          overrides(v, opts), fp))
+    plan.labels = {v.name: v.label for v in (*VARIANTS.values(), *own.values()) if v.label}
     _check_wanted(wanted, groups, plan)
     _check_class_ids(wanted, classes, plan)
     return plan
@@ -229,7 +261,9 @@ def plan_layout(plan: Plan) -> dict[str, object]:
     """What the group tables need from the plan (saved in tables.json's meta): groups, aliases, absent rows."""
     return {"groups": plan.groups,
             "aliases": {f"{slug}/{v}": other for (slug, v), other in plan.aliases.items()},
-            "absent": {f"{slug}/{v}": why for (slug, v), why in plan.absent.items()}}
+            "absent": {f"{slug}/{v}": why for (slug, v), why in plan.absent.items()},
+            "labels": {n: label for n, label in plan.labels.items()
+                       if any(n in names for by in plan.groups.values() for names in by.values())}}
 
 
 def _num_classes(s: Setting, opts: RunOptions, fingerprinter: Fingerprinter, group: str,

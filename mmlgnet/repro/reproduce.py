@@ -25,7 +25,15 @@ from mmlgnet.outputs import check_output_dir
 from mmlgnet.repro.dispatch import Dispatch
 from mmlgnet.repro.executors import EXECUTORS, Subprocess, sigterm_as_interrupt
 from mmlgnet.repro.fingerprint import versions
-from mmlgnet.repro.groups import DEFAULT_GROUPS, GROUPS, QUICK_GROUPS, WEIGHTS, parse_weights, variant
+from mmlgnet.repro.groups import (
+    DEFAULT_GROUPS,
+    GROUPS,
+    QUICK_GROUPS,
+    WEIGHTS,
+    Variant,
+    parse_weights,
+    variant,
+)
 from mmlgnet.repro.lock import ResultsLock
 from mmlgnet.repro.plan import (
     MUUFL_PROTOCOLS,
@@ -34,6 +42,7 @@ from mmlgnet.repro.plan import (
     DataCheck,
     Plan,
     RunOptions,
+    common_patch_settings,
     make_plan,
     plan_layout,
     plan_settings,
@@ -95,7 +104,6 @@ def _kept(validate: Callable[[str], object]) -> Callable[[str], str]:
 
 
 _protocol = _user_checked(_kept(parse_protocol))  # SplitError is a UserError
-_variant = _user_checked(_kept(variant))
 _weights = _user_checked(lambda text: next(iter(parse_weights([text]).items())))
 
 
@@ -122,10 +130,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="scenes of the full mode (ignored with --quick)")
     p.add_argument("--groups", nargs="+", default=None, choices=list(GROUPS),
                    help="variant groups, one table each: main (paper ablations), text (text encoders), prompts, "
-                   f"openvocab (each class held out in turn). Default: {' '.join(DEFAULT_GROUPS)}; with --quick "
+                   "openvocab (each class held out in turn), baselines (established methods as published), "
+                   f"baselines-text (their backbones with the text head). Default: {' '.join(DEFAULT_GROUPS)}; with --quick "
                    f"{' '.join(QUICK_GROUPS)}")
-    p.add_argument("--variants", nargs="+", type=_variant, default=None,
-                   help=f"only these variants of the groups ({', '.join(VARIANTS)}, unseen-<k>); default: all")
+    p.add_argument("--variants", nargs="+", default=None,
+                   help=f"only these variants of the groups ({', '.join(VARIANTS)}, unseen-<k>, or a name of "
+                   "--variants-file); default: all")
+    p.add_argument("--variants-file", type=Path, default=None, metavar="YAML",
+                   help="user-defined variants added to the plan: a list of {name, label, group, overrides} "
+                   "(README, 'Add your own method'); same fingerprints and reuse as the built-in ones")
+    p.add_argument("--common-patch", type=_at_least_one("the patch side in pixels"), default=None, metavar="P",
+                   help="common protocol: every variant (MMLGNet and each method) at patch size P, so that patch "
+                   "size is not the hidden variable; results in <setting>-p<P>/ (a method that needs larger "
+                   "patches is listed as absent)")
     p.add_argument("--text-weights", nargs="+", type=_weights, default=[], metavar="NAME=PATH",
                    help=f"CLIP weights for the text group ({', '.join(WEIGHTS)}): a file, or `hub` to download; "
                    "a variant whose weights are not given is listed as absent, with the reason")
@@ -192,10 +209,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if given:
             p.error(f"{', '.join(given)} only apply with --launcher slurm (the launcher is {ns.launcher})")
     ns.slurm_folder = ns.slurm_folder or ns.results / ".slurm"
+    ns.custom = _variants_file(p, ns.variants_file)
+    for name in ns.variants or []:
+        if not any(name in [v.name for v in vs] for vs in ns.custom.values()):
+            try:
+                variant(name)
+            except UserError as e:
+                p.error(str(e))
     twice = duplicates(ns.text_weights)
     if twice:
         p.error(twice)
     return ns
+
+
+def _variants_file(p: argparse.ArgumentParser, path: Path | None) -> dict[str, list[Variant]]:
+    """--variants-file's variants by group ({} without the option); its errors are usage errors (exit 2)."""
+    if path is None:
+        return {}
+    from mmlgnet.repro.compare.variants_file import read_variants_file
+
+    try:
+        return read_variants_file(path)
+    except UserError as e:
+        p.error(str(e))
 
 
 def preflight(args: argparse.Namespace) -> None:
@@ -278,9 +314,11 @@ def reproduce(args: argparse.Namespace, command: str) -> int:
 def plan_of(args: argparse.Namespace) -> Plan:
     """The runs (with fingerprints) and skipped settings that `args` ask for."""
     opts = RunOptions(args.results, args.data_root, args.epochs, tuple(args.extra), args.wandb, args.wandb_project,
-                      args.quick, tuple(args.text_weights))
-    settings = plan_settings(args.scenes, args.muufl_protocols, args.quick, args.configs)
-    return make_plan(settings, args.variants, args.seeds, args.maps, opts, DataCheck(), groups=args.groups)
+                      args.quick, tuple(args.text_weights), args.common_patch)
+    settings = common_patch_settings(plan_settings(args.scenes, args.muufl_protocols, args.quick, args.configs),
+                                     args.common_patch)
+    return make_plan(settings, args.variants, args.seeds, args.maps, opts, DataCheck(), groups=args.groups,
+                     extra=args.custom)
 
 
 def show(plan: Plan, registry: Registry, force: bool) -> None:
