@@ -192,7 +192,7 @@ class Bench:
         gather_s = time.perf_counter() - t0
         model, _ = self.model(dm)
         inf = self.inference(dm, model, limit_infer)
-        scene_mb = sum(t.numel() * 4 for t in dm._padded.values()) / 2**20
+        scene_mb = sum(t.numel() * 4 for t in dm.serving.padded.values()) / 2**20
         return {"scene": f"{h}×{w}×{bands}+1", "pixels": n, "generate_s": gen_s, "setup_s": setup_s,
                 "scene_mb": scene_mb, "gather_px_per_s": g / gather_s, "gather_full_s": gather_s * n / g,
                 "gather_extrapolated": g < n, "infer": inf, "peak_mb": self.peak_mb()}

@@ -85,15 +85,16 @@ def test_setup_holds_one_padded_copy_beyond_the_scene(tmp_path, monkeypatch):
     dm.split  # noqa: B018 -- drawn outside the measurement
     tracemalloc.start()
     try:
-        dm.setup("fit")
+        dm.setup("fit")  # one scan of each cube (statistics, nodata mask, checks)
+        dm.serving.served()  # the normalised, padded scene: written at the first batch
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    padded = sum(t.numel() * 4 for t in dm._padded.values())
+    padded = sum(t.numel() * 4 for t in dm.serving.padded.values())
     cubes = scene.hsi.nbytes + scene.lidar.nbytes
     assert peak <= padded + 0.25 * cubes, (peak / cubes, padded / cubes)
     ref = _old_served(scene.hsi, dm.norm_stats["hsi"], FILL, 11)
-    assert np.array_equal(dm._padded["hsi"].numpy(), ref)  # the served scene did not change
+    assert np.array_equal(dm.serving.padded["hsi"].numpy(), ref)  # the served scene did not change
 
 
 def test_training_statistics_are_applied_once(tmp_path):
@@ -103,10 +104,10 @@ def test_training_statistics_are_applied_once(tmp_path):
     b = _datamodule(tmp_path)
     b.load_state_dict(a.state_dict())
     b.setup("predict")
-    assert torch.equal(a._padded["hsi"], b._padded["hsi"])
-    padded = b._padded["hsi"]
+    assert torch.equal(a.serving.padded["hsi"], b.serving.padded["hsi"])
+    padded = b.serving.padded["hsi"]
     b.load_state_dict(a.state_dict())  # Lightning's restore after setup: same stats, nothing recomputed
-    assert b._padded["hsi"] is padded
+    assert b.serving.padded["hsi"] is padded
 
 
 def test_nodata_pixels_by_blocks(monkeypatch):
@@ -124,7 +125,7 @@ def test_moving_the_scene_to_the_device_frees_the_host_copy(tmp_path):
     dm.setup("fit")
     index = torch.from_numpy(dm.split.train[:4])
     host = dm.gather(index)["hsi"]  # same device: nothing moves
-    assert "hsi" in dm._padded
+    assert "hsi" in dm.serving.padded
     moved = dm.gather(index.to("meta"))  # another device (meta: shapes only, no memory)
     assert moved["hsi"].device.type == "meta" and moved["hsi"].shape == host.shape
-    assert dm._padded == {} and all(g.device.type == "meta" for g in dm._gatherers.values())
+    assert dm.serving.padded == {} and all(g.device.type == "meta" for g in dm.serving.gatherers.values())

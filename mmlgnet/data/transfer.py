@@ -1,5 +1,12 @@
 """The training scene's data state (normalisation statistics, class list) saved in a checkpoint, and its checks
-when the model is applied to another scene."""
+when the model is applied to another scene.
+
+`HSILidarDataModule.state_dict()` (saved by Lightning in every checkpoint) holds the normalisation statistics of
+each modality and the class list; `load_state_dict()` (a checkpoint given by --ckpt_path) makes the scene given be
+normalised with the TRAINING scene's statistics, after checking that its band/channel counts, class names and
+normalisation match (CheckpointError otherwise). Nodata entries are still found with this scene's own nodata value
+and become the training band mean.
+"""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from mmlgnet.atomic import save_npy, write_json
-from mmlgnet.data.sampling.normalization import nodata_pixels
+from mmlgnet.data.scenes.labelled_nodata import scene_void
 from mmlgnet.errors import ConfigError
 from mmlgnet.mapping import maps
 from mmlgnet.mapping.output_lock import OutputLock
@@ -143,7 +143,7 @@ class PredictionMapWriter(BasePredictionWriter):
                            "they are 0 in prediction.npy and black in prediction.png.")
         pred = (pred0 + 1).reshape(h, w).astype(np.int16)  # 1..K, 0 = not predicted
         conf = score.reshape(h, w).astype(np.float32)  # (H, W)
-        void = _nodata_pixels(scene, dm.fill_value)  # (H, W) bool
+        void = scene_void(scene, dm.fill_value, dm.nodata_pixels())  # (H, W) bool: fit's scan, not a new pass
         pred[void], conf[void] = 0, 0.0
         names, palette, tag = list(scene.class_names), scene.palette, f"{scene.name} ({dm.split_protocol})"
         # the maps' classes: the model's with --model.predict_class_names (then not scored against the labels)
@@ -186,15 +186,6 @@ class PredictionMapWriter(BasePredictionWriter):
 
         log_images(trainer, {f"maps/{n.removesuffix('.png')}": p for n, p in files.items() if n.endswith(".png")})
         return files
-
-
-def _nodata_pixels(scene: Any, nodata: float | None) -> np.ndarray:
-    """(H, W) bool: pixels where any HSI or LiDAR band equals `nodata` (never classified: 0 in the maps)."""
-    void = np.zeros((scene.height, scene.width), dtype=bool)
-    for cube in (scene.hsi, scene.lidar):
-        if cube is not None and nodata is not None:
-            void |= nodata_pixels(cube, nodata)  # by blocks of rows: no (H, W, C) mask
-    return void
 
 
 def _write_geotiffs(out: Path, scene: Any, pred: np.ndarray, conf: np.ndarray, test: np.ndarray,

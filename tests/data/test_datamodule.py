@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from mmlgnet.cli import main
-from mmlgnet.data import datamodule as dm_module
 from mmlgnet.data.datamodule import HSILidarDataModule
 from mmlgnet.data.io.download import DataError
 from mmlgnet.data.sampling.splits import SplitError
 from mmlgnet.data.scenes.synthetic import default_split, make_synthetic_scene, write_scene_files
+from mmlgnet.data.serving import choose as dm_module  # where the scene is opened
 from mmlgnet.errors import ConfigError, UserError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,7 +77,7 @@ def test_fill_value_warns_and_nodata_restores_the_band(tmp_path):
     root = _write_trento(tmp_path, (r, c))
     with pytest.warns(UserWarning, match=r"HSI\.mat.*5 of 5 hsi band.*--data\.nodata 1e\+30"):
         squashed = _dm(root)
-    hsi = squashed._padded["hsi"][1:-1, 1:-1].numpy()  # (H, W, C): the padding (P = 3) removed
+    hsi = squashed.serving.padded["hsi"][1:-1, 1:-1].numpy()  # (H, W, C): the padding (P = 3) removed
     keep = np.ones(hsi.shape[:2], bool)
     keep[r, c] = False
     assert hsi[keep].std(0).max() < 1e-3  # the old behaviour: every ordinary pixel ~ one value
@@ -85,12 +85,12 @@ def test_fill_value_warns_and_nodata_restores_the_band(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no outlier warning once the fill value is declared
         fixed = _dm(root, nodata=FILL)
-    got = fixed._padded["hsi"][1:-1, 1:-1].numpy()
+    got = fixed.serving.padded["hsi"][1:-1, 1:-1].numpy()
     clean = make_synthetic_scene(height=20, width=28, num_classes=6, hsi_bands=5, seed=0).hsi.astype(np.float64)
     rest = clean[keep]  # (N - 1, C): statistics without the bad pixel
     np.testing.assert_allclose(got[keep], ((clean - rest.mean(0)) / rest.std(0))[keep], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(got[r, c], 0.0, atol=1e-6)  # filled with the band mean
-    np.testing.assert_array_equal(fixed._padded["lidar"].numpy(), squashed._padded["lidar"].numpy())
+    np.testing.assert_array_equal(fixed.serving.padded["lidar"].numpy(), squashed.serving.padded["lidar"].numpy())
 
 
 def test_labelled_nodata_pixel_is_an_error_naming_the_file(tmp_path):

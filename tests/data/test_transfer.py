@@ -133,7 +133,7 @@ def test_same_scene_state_round_trip_is_bit_identical(tmp_path):
     late.setup("test")
     late.load_state_dict(state)  # after setup (Lightning's restore order): same stats, nothing recomputed
     for name in ("hsi", "lidar"):
-        assert torch.equal(fresh._padded[name], dm._padded[name]) and torch.equal(late._padded[name], dm._padded[name])
+        assert torch.equal(fresh.serving.padded[name], dm.serving.padded[name]) and torch.equal(late.serving.padded[name], dm.serving.padded[name])
 
 
 def test_state_loaded_after_setup_renormalises_and_class_names_must_match(tmp_path):
@@ -144,9 +144,9 @@ def test_state_loaded_after_setup_renormalises_and_class_names_must_match(tmp_pa
     card_b, _ = write_other_scene(tmp_path / "b")
     b = HSILidarDataModule(scene=str(card_b), patch_size=5)
     b.setup("predict")
-    own = b._padded["hsi"].clone()
+    own = b.serving.padded["hsi"].clone()
     b.load_state_dict(a.state_dict())
-    assert b.norm_stats["hsi"].same_as(a.norm_stats["hsi"]) and not torch.equal(own, b._padded["hsi"])
+    assert b.norm_stats["hsi"].same_as(a.norm_stats["hsi"]) and not torch.equal(own, b.serving.padded["hsi"])
     card_c, _ = write_other_scene(tmp_path / "c", class_names=["x", "y", "z"])
     c = HSILidarDataModule(scene=str(card_c), patch_size=5)
     c.load_state_dict(a.state_dict())

@@ -5,27 +5,30 @@ from __future__ import annotations
 import numpy as np
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from mmlgnet.data.sampling.normalization import NAN_FILL, BandStats, OutlierBand, band_stats, outlier_bands
+from mmlgnet.data.sampling.normalization import (
+    NAN_FILL,
+    BandStats,
+    OutlierBand,
+    outlier_bands_sampled,
+)
+from mmlgnet.data.sampling.scan import CubeScan
 from mmlgnet.data.scenes.labelled_nodata import check_labelled_nodata
 from mmlgnet.data.scenes.nodata_source import NodataSource
 from mmlgnet.data.scenes.scene import Scene
 
 
-def check_bands(s: Scene, name: str, cube: np.ndarray, nodata: float | None,
-                band: BandStats | None = None, source: NodataSource | None = None) -> BandStats:
+def check_scan(s: Scene, name: str, cube: np.ndarray, scan: CubeScan, nodata: float | None,
+               source: NodataSource | None = None) -> None:
     """Refuse labelled pixels holding `nodata` (the rule of mmlgnet.data.scenes.labelled_nodata, as `check` applies
-    it; `source`: where the value was declared, for the message); warn (once per modality) about outlier-ruled
-    bands.
+    it; `source`: where the value was declared, for the message); warn (once per modality) about outlier-ruled bands.
 
-    Returns the cube's band_stats (computed here unless given as `band`): the normalisation statistics
-    use them, so the scene is read once for both.
+    From the cube's scan (mmlgnet.data.sampling.scan): its nodata pixels, statistics and outlier sample, so the
+    cube is not compared with the nodata value again.
     """
-    where = s.source(name)
-    st = band if band is not None else band_stats(cube, nodata)
-    check_labelled_nodata(s, name, cube, nodata, source)
-    report_bands(where, name, st, outlier_bands(cube, nodata, band=st), nodata,
-                 cube.shape[0] * cube.shape[1] * cube.shape[2], None if source is None else source.shown_all)
-    return st
+    check_labelled_nodata(s, name, scan.void, nodata, source)
+    flagged = outlier_bands_sampled(scan.stats, scan.sample, nodata, bad=scan.sample_bad)
+    report_bands(s.source(name), name, scan.stats, flagged, nodata, cube.shape[0] * cube.shape[1] * cube.shape[2],
+                 None if source is None else source.shown_all)
 
 
 def report_bands(where: str, name: str, st: BandStats, flagged: list[OutlierBand], nodata: float | None,

@@ -225,19 +225,24 @@ def normalize_bands(cube: np.ndarray, mode: Normalization = "standard", nodata: 
     return out
 
 
-def normalize_into(cube: np.ndarray, stats: NormStats, nodata: float | None, out: np.ndarray) -> None:
+def normalize_into(cube: np.ndarray, stats: NormStats, nodata: float | None, out: np.ndarray,
+                   masks: list[np.ndarray | None] | None = None) -> None:
     """Write the normalised (H, W, C) `cube` into `out` (a float32 (H, W, C) array or view), by blocks of rows.
 
     (x - centre) / spread in float32, nodata entries -> stats.fill: the same float32 operations as one
     whole-cube expression (bit-identical), but the only full-size array is `out` (e.g. the interior of the
-    preallocated padded scene, patches.normalized_padded): no whole-cube temporaries or masks.
+    preallocated padded scene, patches.normalized_padded): no whole-cube temporaries or masks. `masks`: the row
+    blocks' nodata masks when a scan already built them (mmlgnet.data.sampling.scan.CubeScan.masks): not rebuilt.
     """
     centre, spread = stats.centre.astype(np.float32), stats.spread.astype(np.float32)  # (C,)
     fill = stats.fill.astype(np.float32)
-    for rows in _row_blocks(out):
+    for i, rows in enumerate(_row_blocks(out)):
         x = np.asarray(cube[rows], dtype=np.float32)  # (h, W, C): a view for float32 cubes
         o = out[rows]
-        bad = nodata_mask(x, nodata) if nodata is not None else None  # (h, W, C)
+        if masks is not None:
+            bad = masks[i] if nodata is not None else None  # (h, W, C) or None: the scan found no nodata here
+        else:
+            bad = nodata_mask(x, nodata) if nodata is not None else None  # (h, W, C)
         if bad is not None and not bad.any():
             bad = None
         np.subtract(x, centre, out=o)
@@ -281,11 +286,14 @@ def outlier_bands(cube: np.ndarray, nodata: float | None = None, ratio: float = 
 
 
 def outlier_bands_sampled(st: BandStats, picked: np.ndarray, nodata: float | None = None,
-                          ratio: float = OUTLIER_SPREADS) -> list[OutlierBand]:
+                          ratio: float = OUTLIER_SPREADS, bad: np.ndarray | None = None) -> list[OutlierBand]:
     """outlier_bands from the cube's band_stats and its fixed-stride pixel sample (N_sample, C): the rule
-    without the cube, for statistics gathered by windows (mmlgnet.data.sampling.labelled)."""
+    without the cube, for statistics gathered by windows (mmlgnet.data.sampling.labelled) or in one scan
+    (mmlgnet.data.sampling.scan; `bad`: the sample's nodata mask, already built there)."""
     c = picked.shape[1]
-    sample = np.ascontiguousarray(np.where(nodata_mask(picked, nodata), np.nan, picked).T, dtype=np.float64)  # (C, N)
+    if bad is None:
+        bad = nodata_mask(picked, nodata)  # (N, C)
+    sample = np.ascontiguousarray(np.where(bad, np.nan, picked).T, dtype=np.float64)  # (C, N)
     found = []
     for b in range(c):
         values = sample[b][~np.isnan(sample[b])]

@@ -42,16 +42,18 @@ def pad_scene(cube: np.ndarray, patch_size: int) -> torch.Tensor:
     return torch.from_numpy(padded)
 
 
-def normalized_padded(cube: np.ndarray, stats: NormStats, nodata: float | None, patch_size: int) -> torch.Tensor:
+def normalized_padded(cube: np.ndarray, stats: NormStats, nodata: float | None, patch_size: int,
+                      masks: list[np.ndarray | None] | None = None) -> torch.Tensor:
     """The normalised (normalize_into), reflect-padded scene as ONE new (H + 2r, W + 2r, C) float32 tensor.
 
     Bit-identical to pad_scene(normalize_bands(cube, stats=stats)), without the normalised intermediate: the
-    peak is the raw cube plus this buffer (issue 8: ~2x the scene's bytes, not 4x).
+    peak is the raw cube plus this buffer (issue 8: ~2x the scene's bytes, not 4x). `masks`: the row blocks'
+    nodata masks of a scan (mmlgnet.data.sampling.scan), not rebuilt.
     """
     r = patch_size // 2
     h, w, c = cube.shape
     padded = np.empty((h + 2 * r, w + 2 * r, c), dtype=np.float32)  # (H + 2r, W + 2r, C)
-    normalize_into(cube, stats, nodata, padded[r:r + h, r:r + w])
+    normalize_into(cube, stats, nodata, padded[r:r + h, r:r + w], masks)
     reflect_borders(padded, r)
     return torch.from_numpy(padded)
 

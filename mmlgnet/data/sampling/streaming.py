@@ -136,7 +136,6 @@ class StreamPlan:
         training.check(dm.scene_name, self.normalization, list(self.stub.class_names),
                        {m: int(c.shape[2]) for m, c in cubes.items() if c is not None})
         self.stats = {m: training.stats[m] for m in self.modalities}
-        dm.norm_stats = dict(self.stats)
         rank_zero_info(f"Streaming prediction of {self.stub.name} ({self.lazy.height}×{self.lazy.width} px): "
                        f"{self.reason}; {len(self.grid)} tiles of {self.grid.side}×{self.grid.side} px.")
 

@@ -10,7 +10,7 @@ from typing import TextIO
 
 import numpy as np
 
-from mmlgnet.data.scenes.labelled_nodata import check_scene_nodata
+from mmlgnet.data.scenes.labelled_nodata import check_scene_nodata, scene_void
 from mmlgnet.data.scenes.scene import Scene
 from mmlgnet.errors import UserError
 
@@ -62,19 +62,6 @@ def _nodata_text(scene: Scene) -> str:
     return f"{scene.nodata:g}" if source is None else f"{source.shown} ({source.origin()})"
 
 
-def _void_fraction(scene: Scene) -> float:
-    """Share of pixels where any HSI or LiDAR band equals the nodata value (as predict masks them)."""
-    from mmlgnet.data.sampling.normalization import nodata_mask
-
-    if scene.nodata is None:
-        return 0.0
-    void = np.zeros((scene.height, scene.width), dtype=bool)  # (H, W)
-    for cube in (scene.hsi, scene.lidar):
-        if cube is not None:
-            void |= nodata_mask(cube, scene.nodata).any(axis=2)
-    return float(void.mean())
-
-
 def _counts(labels: np.ndarray | None, k: int) -> np.ndarray:
     """(K,) pixels per class 1..K of a label map (zeros when the map is absent)."""
     if labels is None:
@@ -82,8 +69,13 @@ def _counts(labels: np.ndarray | None, k: int) -> np.ndarray:
     return np.bincount(labels.ravel(), minlength=k + 1)[1:k + 1].astype(np.int64)
 
 
-def report(scene: Scene, out: TextIO) -> None:
-    """Print size, bands, CRS, class counts, nodata share, split counts and the peer protocols supported."""
+def report(scene: Scene, out: TextIO, void: np.ndarray | None = None) -> None:
+    """Print size, bands, CRS, class counts, nodata share, split counts and the peer protocols supported.
+
+    `void`: the scene's (H, W) nodata pixels (check_scene_nodata's, as predict masks them); found here when None.
+    """
+    if void is None:
+        void = scene_void(scene, scene.nodata)
     k = scene.num_classes
     total = _counts(scene.labels, k)  # (K,)
     has_maps = scene.train_map is not None and scene.test_map is not None
@@ -95,7 +87,7 @@ def report(scene: Scene, out: TextIO) -> None:
     w(f"LiDAR channels: {scene.lidar_bands}", file=out)
     w(f"CRS: {_crs_text(scene.crs, scene.transform)}", file=out)
     w(f"nodata: {_nodata_text(scene)}, "
-      f"fraction {_void_fraction(scene):.4f} of the pixels", file=out)
+      f"fraction {float(void.mean()):.4f} of the pixels", file=out)
     w(f"classes: {k}, labelled pixels: {int(total.sum())}", file=out)
     name_w = max(len(n) for n in scene.class_names)
     head = f"  {'id':>3}  {'class':<{name_w}}  {'pixels':>8}" + (f"  {'train':>7}  {'test':>7}" if has_maps else "")
@@ -129,14 +121,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     out, err = out or sys.stdout, err or sys.stderr
     try:
         scene = load_for_check(args.scene, args.root)
-        check_scene_nodata(scene)  # the rule every command applies (mmlgnet.data.scenes.labelled_nodata)
+        void = check_scene_nodata(scene)  # the rule every command applies (mmlgnet.data.scenes.labelled_nodata)
     except Exception as e:
         user = find_user_error(e)
         if user is None or debug_enabled():
             raise
         print(f"error: {' '.join(error_message(user).split())}", file=err)  # one line
         return 2
-    report(scene, out)
+    report(scene, out, void)
     print("ok", file=out)
     return 0
 

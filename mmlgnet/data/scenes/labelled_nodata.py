@@ -1,7 +1,8 @@
 """The labelled-nodata rule: a labelled pixel must not hold the nodata value in a band it is classified from.
 
-One validation for `python -m mmlgnet.data check` and every command: the in-memory path (band_checks.check_bands:
-fit, validate, test and predict) and `check` call `check_labelled_nodata`; the windowed path
+One validation for `python -m mmlgnet.data check` and every command: the in-memory path (band_checks.check_scan:
+fit, validate, test and predict) and `check` call `check_labelled_nodata` with the cube's nodata pixels, found
+once (`scene_void` then reuses them for the prediction map and `check`'s nodata share); the windowed path
 (mmlgnet.data.sampling.labelled) finds the pixels while it gathers their patches, raises `LabelledNodataFound`, and
 `labelled_nodata_error` turns that into the same message. (Streaming prediction reads no labels: nothing to
 check there.) The message shows the value as the user declared it (NaN, not the finite stand-in the arrays
@@ -10,19 +11,17 @@ hold) and a fix for where it was declared (option, card or raster metadata: Noda
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from mmlgnet.data.io.download import DataError
-from mmlgnet.data.sampling.normalization import nodata_mask
+from mmlgnet.data.sampling.normalization import nodata_pixels
 from mmlgnet.data.scenes.nodata_source import NodataSource
 from mmlgnet.data.scenes.scene import Scene
 
-__all__ = ["LabelledNodataFound", "check_labelled_nodata", "check_scene_nodata", "find_labelled_nodata",
-           "labelled_nodata_error", "source_of"]
-
-_BLOCK_PIXELS = 1_000_000  # labelled-pixel check by blocks of rows: a block's mask, not a whole-cube one
+__all__ = ["LabelledNodataFound", "check_labelled_nodata", "check_scene_nodata", "labelled_nodata_error", "scene_void",
+           "source_of"]
 
 
 class LabelledNodataFound(DataError):
@@ -34,30 +33,6 @@ class LabelledNodataFound(DataError):
     def __init__(self, hits: int, first: tuple[int, int]) -> None:
         super().__init__(f"{hits} labelled pixel(s) hold the nodata value, first at (row, col) {first}")
         self.hits, self.first = hits, first
-
-
-def find_labelled_nodata(cube: np.ndarray, labels: np.ndarray,
-                         nodata: float) -> tuple[int, tuple[int, int] | None]:
-    """How many labelled pixels (labels > 0) hold `nodata` in some band of the (H, W, C) cube, and the first one.
-
-    Read by blocks of rows (row-major order, so the first hit is np.argwhere's first): no (H, W, C) mask.
-    """
-    h, w = labels.shape
-    step = max(1, _BLOCK_PIXELS // max(1, w))
-    hits, first = 0, None
-    for r0 in range(0, h, step):
-        rows = slice(r0, min(h, r0 + step))
-        labelled = labels[rows] > 0  # (h_block, W)
-        if not labelled.any():
-            continue
-        hit = np.zeros(labelled.shape, dtype=bool)
-        hit[labelled] = nodata_mask(cube[rows][labelled], nodata).any(axis=1)  # (N_labelled, C) -> (N_labelled,)
-        n = int(hit.sum())
-        if n and first is None:
-            row, col = np.argwhere(hit)[0]
-            first = (int(row) + r0, int(col))
-        hits += n
-    return hits, first
 
 
 def source_of(scene: Scene, nodata: float, source: NodataSource | None = None) -> NodataSource:
@@ -94,21 +69,47 @@ def labelled_nodata_error(scene: Scene, modality: str, hits: int, first: tuple[i
         f"{source.fix()}.")
 
 
-def check_labelled_nodata(scene: Scene, modality: str, cube: np.ndarray, nodata: float | None,
+def check_labelled_nodata(scene: Scene, modality: str, void: np.ndarray | None, nodata: float | None,
                           source: NodataSource | None = None) -> None:
-    """Refuse labelled pixels holding `nodata` in some band of `cube`, the scene's `modality` (H, W, C)."""
-    if nodata is None:
+    """Refuse labelled pixels holding `nodata` in some band of the scene's `modality`, from that cube's (H, W)
+    nodata pixels `void` (found once: mmlgnet.data.sampling.scan, or normalization.nodata_pixels for `check`)."""
+    if nodata is None or void is None:
         return
-    hits, first = find_labelled_nodata(cube, scene.labels, nodata)
-    if first is not None:
-        raise labelled_nodata_error(scene, modality, hits, first, source_of(scene, nodata, source))
+    hit = void & (scene.labels > 0)  # (H, W)
+    hits = int(hit.sum())
+    if hits:
+        row, col = np.argwhere(hit)[0]  # row-major: the first hit
+        raise labelled_nodata_error(scene, modality, hits, (int(row), int(col)), source_of(scene, nodata, source))
 
 
-def check_scene_nodata(scene: Scene, modalities: Sequence[str] = ("hsi", "lidar")) -> None:
+def scene_void(scene: Scene, nodata: float | None, known: Mapping[str, np.ndarray | None] | None = None) -> np.ndarray:
+    """(H, W) bool: the pixels where some HSI or LiDAR band equals `nodata` (never classified: 0 in the maps).
+
+    The one owner of the rule for `check` (its nodata share) and the prediction map (mmlgnet.mapping.prediction);
+    `known`: modality -> its (H, W) nodata pixels already found (fit's scan, mmlgnet.data.sampling.scan), so that
+    a served cube is not compared again. The others are read by blocks of rows (no (H, W, C) mask).
+    """
+    void = np.zeros((scene.height, scene.width), dtype=bool)
+    if nodata is None:
+        return void
+    for name, cube in (("hsi", scene.hsi), ("lidar", scene.lidar)):
+        found = (known or {}).get(name)
+        if found is not None:
+            void |= found
+        elif cube is not None:
+            void |= nodata_pixels(cube, nodata)
+    return void
+
+
+def check_scene_nodata(scene: Scene, modalities: Sequence[str] = ("hsi", "lidar")) -> np.ndarray:
     """The rule on every present cube of the scene with its own nodata (what `check` runs; fit checks the
-    cubes it serves, in the same order)."""
+    cubes it serves, in the same order). Returns the scene's (H, W) nodata pixels (scene_void), found on the way:
+    each cube is compared with the nodata value once."""
     cubes = {"hsi": scene.hsi, "lidar": scene.lidar}
+    found: dict[str, np.ndarray | None] = {}
     for name in modalities:
         cube = cubes[name]
-        if cube is not None:
-            check_labelled_nodata(scene, name, cube, scene.nodata, scene.nodata_source)
+        if cube is not None and scene.nodata is not None:
+            found[name] = nodata_pixels(cube, scene.nodata)  # (H, W)
+            check_labelled_nodata(scene, name, found[name], scene.nodata, scene.nodata_source)
+    return scene_void(scene, scene.nodata, found)

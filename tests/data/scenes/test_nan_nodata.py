@@ -82,9 +82,9 @@ def test_statistics_equal_those_of_the_same_pixels_declared_by_value(tmp_path: P
     b, _ = _setup(filled, in_memory, OPTION)
     assert a.norm_stats["hsi"].same_as(b.norm_stats["hsi"])
     index = torch.from_numpy(np.sort(np.concatenate([a.split.train, a.split.test])).astype(np.int64))
-    served = a._gatherers["hsi"](index)  # (N, C, P, P): patches reach over the NaN pixels
+    served = a.gather(index)["hsi"]  # (N, C, P, P): patches reach over the NaN pixels
     assert torch.isfinite(served).all() and served.abs().max() < 100
-    torch.testing.assert_close(served, b._gatherers["hsi"](index), rtol=0, atol=0)
+    torch.testing.assert_close(served, b.gather(index)["hsi"], rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("in_memory", [True, False], ids=["in-memory", "windowed"])
