@@ -154,14 +154,26 @@ def test_interrupted_in_process_run_stops_the_loop(tmp_path, sig):
     argv[argv.index("--seeds") + 1] = "2"
     previous = signal.getsignal(signal.SIGTERM)
 
+    returned = threading.Event()
+    # SIGINT must start as Python's own handler: one left ignored (by Lightning, after an interrupted fit of an
+    # earlier test) would swallow the signal (tests/conftest.py restores it between tests)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
     def interrupt() -> None:
-        try:
-            _until(lambda: (results / SEED0 / "config.yaml").is_file(), 300, "the run to start")
-        finally:
+        # signal only a run that is going: never the test process after reproduce.main returned (a late SIGTERM
+        # would kill pytest itself, in whichever test runs then)
+        end = time.monotonic() + 300
+        while not (results / SEED0 / "config.yaml").is_file() and not returned.is_set() and time.monotonic() < end:
+            time.sleep(0.1)
+        if not returned.is_set():
             os.kill(os.getpid(), sig)
 
     threading.Thread(target=interrupt, daemon=True).start()
-    assert reproduce.main(argv) == 130
+    try:
+        code = reproduce.main(argv)
+    finally:
+        returned.set()
+    assert code == 130, f"reproduce ended with {code} before or without the signal"
     assert read_strict_json(results / SEED0 / "run.json")["status"] == "interrupted"
     assert not (results / SEED0.parent / "seed1").exists()  # the loop stopped
     assert [r["status"] for r in read_strict_json(results / "reproduce.json")["runs"]] == ["interrupted", "not run"]
