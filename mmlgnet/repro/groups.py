@@ -76,7 +76,7 @@ VARIANTS.update({v.name: v for m in METHODS for v in (
     Variant(f"{m.name}-text", ("--model.head", "text"), True, configs=(f"baselines/{m.name}.yaml",),
             label=f"{m.label} + text head"))})
 GROUPS.update({"baselines": tuple(m.name for m in METHODS), "baselines-text": tuple(f"{m.name}-text" for m in METHODS)})
-DEFAULT_GROUPS = ("main", "text", "prompts", "openvocab")
+DEFAULT_GROUPS = ("main", "text", "prompts", "openvocab", "baselines", "baselines-text")
 QUICK_GROUPS = ("main", "text")  # 7 variants (+ aliases): the quick mode stays minutes long
 UNSEEN = re.compile(r"unseen-([1-9]\d*)")
 #: Weights a variant may need: name -> (open_clip architecture, what --text-weights NAME=hub means).

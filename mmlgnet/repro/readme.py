@@ -16,6 +16,7 @@ from typing import Any
 from mmlgnet.atomic import write_bytes, write_json
 from mmlgnet.errors import UserError
 from mmlgnet.repro.checks import read_strict_json
+from mmlgnet.repro.compare import table as compare
 from mmlgnet.repro.group_tables import in_group_tables, markdown
 
 QUICK_START = "<!-- quick-table:start -->"
@@ -90,9 +91,16 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mmlgnet.tables", description=main.__doc__)
     p.add_argument("results", type=Path, help="results folder of a `python -m mmlgnet.reproduce --quick` run")
     p.add_argument("--readme", type=Path, help="replace the quick-table block of this file (else print the block)")
-    p.add_argument("--snapshot", type=Path, default=Path(SNAPSHOT),
-                   help="with --readme: keep a copy of the tables.json the block is rendered from here")
+    p.add_argument("--snapshot", type=Path, default=None,
+                   help=f"with --readme: keep a copy of the tables.json the block is rendered from here (default "
+                   f"{SNAPSHOT}; with --block baselines {compare.SNAPSHOT})")
+    p.add_argument("--block", choices=["main", "baselines"], default="main",
+                   help="main: the quick table (main and text groups); baselines: the quick comparison of methods "
+                   f"(between {compare.START} and {compare.END})")
     args = p.parse_args(argv)
+    if args.block == "baselines":
+        return _comparison(args)
+    args.snapshot = args.snapshot or Path(SNAPSHOT)
     source = args.results / "tables.json"
     try:
         try:
@@ -115,3 +123,32 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[tables] {args.readme}: quick-table block rendered from {args.snapshot}")
     return 0
 
+
+
+def _comparison(args: argparse.Namespace) -> int:
+    """`--block baselines`: the README's quick comparison block (mmlgnet.repro.compare.table.render_block)."""
+    source = args.results / "tables.json"
+    snapshot_path = args.snapshot or Path(compare.SNAPSHOT)
+    try:
+        try:
+            snapshot = read_strict_json(source)
+        except (OSError, ValueError) as e:
+            raise UserError(f"cannot read {source} ({e}): run `{compare.REGENERATE.split(' && ')[0]}` first.") from None
+        if not (snapshot.get("meta") or {}).get("quick"):
+            raise UserError(f"{source} is not from a --quick run: the README block shows the quick mode only.")
+        block = compare.render_block(snapshot, str(snapshot_path))
+        if args.readme is None:
+            print(block)
+            return 0
+        text = args.readme.read_text()
+        start, end = text.find(compare.START), text.find(compare.END)
+        if start < 0 or end < start:
+            raise UserError(f"{args.readme} has no {compare.START} ... {compare.END} block: add both marker lines "
+                            "where the comparison table goes, then rerun.")
+        write_json(snapshot_path, snapshot)
+        write_bytes(args.readme, (text[:start] + block + text[end + len(compare.END):]).encode())
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"[tables] {args.readme}: comparison block rendered from {snapshot_path}")
+    return 0

@@ -25,6 +25,11 @@ from mmlgnet.repro.compare.methods import method_of
 COMPARISON_GROUPS = ("baselines", "baselines-text")
 REFERENCE_ROWS = ("mmlgnet", "linear")  # shown first when the plan ran them at the setting
 PUBLISHED = Path(__file__).with_name("published.yaml")
+PUBLISHED_SCENES = ("trento", "muufl", "houston2013")
+START, END = "<!-- baselines-table:start -->", "<!-- baselines-table:end -->"
+SNAPSHOT = "docs/quick-baselines-tables.json"
+REGENERATE = ("python -m mmlgnet.reproduce --quick --no-wandb --groups main baselines baselines-text --results /tmp/qb && "
+              f"python -m mmlgnet.tables /tmp/qb --block baselines --readme README.md --snapshot {SNAPSHOT}")
 TITLE = "Comparison: established methods as published, their backbones with the text head, and MMLGNet"
 
 
@@ -41,7 +46,7 @@ def published_text(variant: str, scene: str, protocol: str) -> str:
         return ""
     entries = (published().get(m.name) or {}).get(scene) or []
     if not entries:
-        return "none found"
+        return "none found" if scene in PUBLISHED_SCENES else "–"
     out = []
     for e in entries:
         nums = " / ".join("–" if e.get(k) is None else f"{float(e[k]):.2f}" for k in ("OA", "AA", "kappa"))
@@ -136,3 +141,25 @@ def markdown(rows: Sequence[Mapping[str, Any]]) -> list[str]:
             out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         out += ["", NOTE, ""]
     return out
+
+
+def render_block(snapshot: Mapping[str, Any], source: str = SNAPSHOT) -> str:
+    """The README's quick comparison block (markers included) from a quick run's tables.json."""
+    from mmlgnet.errors import UserError
+
+    meta, rows = snapshot.get("meta") or {}, snapshot.get("comparison") or []
+    if not rows:
+        raise UserError(f"{source} has no comparison rows: run the quick comparison first ({REGENERATE}).")
+    versions = meta.get("versions") or {}
+    body = [line.replace("## ", "**", 1) + "**" if line.startswith("## ") else line for line in markdown(rows)]
+    return "\n".join([
+        START,
+        f"<!-- generated from {source}; do not edit by hand. Regenerate: {REGENERATE} -->",
+        f"Produced by `{meta.get('command', '?')}` ({meta.get('n_runs', '?')} runs) on {meta.get('machine', '?')} "
+        f"with mmlgnet {versions.get('mmlgnet', '?')}, torch {versions.get('torch', '?')}. A pipeline check on the "
+        "synthetic quick scene (15 epochs, FusAtNet and Two-Branch CNN narrowed: configs/overlays/quick-baselines/), "
+        "NOT evidence about the methods; times were measured on a shared machine under load.",
+        "",
+        *body[:-1],
+        END,
+    ])
