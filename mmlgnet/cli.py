@@ -26,7 +26,20 @@ from mmlgnet.training.runtime import add_threads_argument, apply_threads, restor
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning checkpoint IO that writes `<name>.tmp` then renames it, so a crash mid-save keeps the old file."""
+    """Lightning checkpoint IO that writes `<name>.tmp` then renames it, so a crash mid-save keeps the old file,
+    and restores --ckpt_path from the dict the CLI's guards already read (`held`), so the file is read once."""
+
+    def __init__(self, held: checkpoints.HeldCheckpoint | None = None) -> None:
+        super().__init__()
+        self.held = held
+
+    def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
+        ckpt = self.held.take(path) if self.held is not None else None  # loaded on the CPU, weights only
+        if ckpt is not None:
+            return ckpt
+        if map_location is None:
+            return super().load_checkpoint(path, weights_only=weights_only)
+        return super().load_checkpoint(path, map_location, weights_only)
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
         path = Path(path)
@@ -47,6 +60,7 @@ class MMLGNetCLI(LightningCLI):
 
     _data_state: dict[str, Any] | None = None  # the checkpoint's datamodule state (--ckpt_path), if any
     _ckpt_scene: str | None = None  # the checkpoint's training scene (hyperparameter scene_name)
+    _held: checkpoints.HeldCheckpoint | None = None  # --ckpt_path as read once by the guards
 
     def add_arguments_to_parser(self, parser: Any) -> None:
         parser.add_argument(
@@ -88,7 +102,8 @@ class MMLGNetCLI(LightningCLI):
             raise checkpoints.untrained_error(sub)  # early, before CLIP and the scene are loaded (the module too)
         if ckpt_path is None or checkpoints.is_lightning_keyword(ckpt_path):
             return
-        ckpt = checkpoints.read_checkpoint(ckpt_path)
+        self._held = checkpoints.HeldCheckpoint(ckpt_path)  # the one read of the file (see _parse_ckpt_path)
+        ckpt = self._held.ckpt or {}
         if (sub in ("test", "predict") and checkpoints.trained_state(ckpt)["global_step"] == 0
                 and not cfg.get("allow_untrained")):
             raise checkpoints.untrained_error(sub, ckpt_path)
@@ -101,6 +116,25 @@ class MMLGNetCLI(LightningCLI):
             explicit = parser.parse_args(args, defaults=False)
         given = (explicit.get(sub) or {}).get("model") or {}
         checkpoints.check_options(ckpt_path, checkpoints.plain(given), saved)
+
+    def _parse_ckpt_path(self) -> None:
+        """LightningCLI's step that puts the checkpoint's hyperparameters into the config, on the dict the guards
+        read (Lightning's own would torch.load the file a second time); the same logic as Lightning 2.6's."""
+        held = self._held.ckpt if self._held is not None else None
+        if held is None:
+            super()._parse_ckpt_path()
+            return
+        hparams = dict(held.get("hyper_parameters") or {})  # a copy: the dict goes on to the Trainer's restore
+        hparams.pop("_instantiator", None)
+        if not hparams:
+            return
+        if "_class_path" in hparams:
+            hparams = {"class_path": hparams.pop("_class_path"), "dict_kwargs": hparams}
+        try:
+            self.config = self.parser.parse_object({self.config.subcommand: {"model": hparams}}, self.config)
+        except SystemExit:
+            sys.stderr.write("Parsing of ckpt_path hyperparameters failed!\n")
+            raise
 
     def before_instantiate_classes(self) -> None:
         """Every output folder is checked before anything is built or computed (mmlgnet.outputs): exit 2 at start."""
@@ -124,7 +158,7 @@ class MMLGNetCLI(LightningCLI):
         trainer_cfg = self._get(self.config_init, "trainer", default={})
         plugins = list(trainer_cfg.get("plugins") or [])
         if not any(hasattr(p, "save_checkpoint") for p in plugins):
-            plugins.append(AtomicCheckpointIO())
+            plugins.append(AtomicCheckpointIO(self._held))
         if trainer_cfg.get("sync_batchnorm") and not any(isinstance(p, LayerSync) for p in plugins):
             plugins.append(AnyDeviceSyncBatchNormPlugin())  # torch's SyncBatchNorm refuses CPU (gloo) tensors
         return super().instantiate_trainer(**kwargs, plugins=plugins)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -19,15 +20,17 @@ def read_strict_json(path: Path) -> Any:
     return json.loads(Path(path).read_text(), parse_constant=_reject_constant)
 
 
-def metrics_problems(path: Path, scene: str, protocol: str, seed: int) -> list[str]:
+def metrics_problems(path: Path, scene: str, protocol: str, seed: int,
+                     load: Callable[[Path], Any] = read_strict_json) -> list[str]:
     """Why `path` (a run's test_metrics.json) is not a finished result; [] when it is one.
 
     Checked: strict JSON; OA/AA/kappa finite numbers; a square integer confusion matrix with one row per class
     of `per_class_accuracy`, summing to `num_test_pixels` > 0; the run's seed, scene and split protocol; and a
     trained model: `trained.global_step` > 0 and no `allow_untrained` debug switch. A missing key is a problem.
+    `load`: how the file is read (the registry's, which reads each file once per invocation).
     """
     try:
-        rec = read_strict_json(path)
+        rec = load(path)
     except FileNotFoundError:
         return [f"{path} is missing"]
     except (OSError, ValueError) as e:  # JSONDecodeError is a ValueError

@@ -21,7 +21,7 @@ import hashlib
 import io
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,13 +223,15 @@ def numeric_build() -> dict[str, Any]:
             "numpy": numpy.__version__, "scipy": scipy.__version__}
 
 
-def run_environment(run_dir: Path) -> dict[str, Any] | None:
+def run_environment(run_dir: Path, load: Callable[[Path], Any] | None = None) -> dict[str, Any] | None:
     """The `environment` a run recorded in its test_metrics.json (threads, device, torch build), for run.json.
 
-    None when the run wrote none (it failed before testing, or an older mmlgnet made it).
+    None when the run wrote none (it failed before testing, or an older mmlgnet made it). `load` reads the file
+    (the registry's: once per invocation); by default json.loads.
     """
+    path = Path(run_dir) / "test_metrics.json"
     try:
-        env = json.loads((Path(run_dir) / "test_metrics.json").read_text()).get("environment")
+        env = (load(path) if load is not None else json.loads(path.read_text())).get("environment")
     except (OSError, ValueError, AttributeError):
         return None
     return env if isinstance(env, dict) else None

@@ -5,6 +5,10 @@ first, status `running`, then `done` / `failed` / `interrupted`), `fingerprint.j
 was computed from), the CLI's outputs (test_metrics.json, checkpoints, metrics.csv, maps/) and, with the
 subprocess launcher, `cli.log`. A run is `done` only after its test_metrics.json passed `metrics_problems`.
 
+Each file of a run folder is read once per invocation (one Registry): the registry remembers what it read and
+what it wrote, and forgets a folder when a new attempt starts there or it is moved aside. A new invocation reads
+again, so edits made between invocations are seen.
+
 Clean-up rules: a finished run (stale fingerprint, failed re-check, or --force) is never deleted, it is moved
 aside to `seed<k>.<why>-<time>/`; a folder without our run.json (not created by a run attempt) is moved aside
 too; only an unfinished attempt we recorded (`running`/`failed`/`interrupted`) is deleted. Both happen only
@@ -48,20 +52,48 @@ class Finished:
 
 
 class Registry:
+    """The run folders of one results folder, for one invocation (see the module docstring: each file read once)."""
+
     def __init__(self, results: Path, lock: ResultsLock | None = None) -> None:
         self.results, self.lock = Path(results), lock
+        self._read: dict[Path, Any] = {}  # file -> its strict JSON, or the OSError/ValueError reading it raised
 
     def dir(self, run: Run) -> Path:
         return run_dir(self.results, run.setting, run.variant, run.seed)
 
-    @staticmethod
-    def read(directory: Path) -> dict[str, Any] | None:
+    def load(self, path: Path) -> Any:
+        """read_strict_json(path), read once: later calls return (or raise) what the first one did."""
+        path = Path(path)
+        if path not in self._read:
+            try:
+                self._read[path] = read_strict_json(path)
+            except (OSError, ValueError) as e:
+                self._read[path] = e
+        got = self._read[path]
+        if isinstance(got, (OSError, ValueError)):
+            raise got
+        return got
+
+    def _forget(self, directory: Path) -> None:
+        """Drop what was read in `directory` (a new attempt writes there, or it was moved aside or removed)."""
+        for path in [p for p in self._read if p.parent == directory]:
+            del self._read[path]
+
+    def _write_run(self, directory: Path, info: dict[str, Any]) -> None:
+        write_json(directory / "run.json", info)  # atomic: readers see the old state or the new one, never half
+        self._read[directory / "run.json"] = info
+
+    def read(self, directory: Path) -> dict[str, Any] | None:
         """The run.json of `directory` when a run attempt of ours wrote it, else None."""
         try:
-            info = read_strict_json(directory / "run.json")
+            info = self.load(directory / "run.json")
         except (OSError, ValueError):
             return None
         return info if isinstance(info, dict) and info.get("created_by") == CREATED_BY else None
+
+    def _problems(self, run: Run) -> list[str]:
+        return metrics_problems(self.dir(run) / "test_metrics.json", run.setting.scene, run.setting.protocol, run.seed,
+                                load=self.load)
 
     def state(self, run: Run) -> tuple[State, str]:
         """(state, reason) of the run's folder against the plan: only `done` may be reused."""
@@ -77,7 +109,7 @@ class Registry:
             return "attempt", f"an earlier attempt ended {info.get('status')!r}"
         if info.get("fingerprint_sha256") != run.fingerprint.full:
             return "stale", f"settings changed (fingerprint {info.get('fingerprint')} -> {run.fingerprint.short})"
-        problems = metrics_problems(d / "test_metrics.json", run.setting.scene, run.setting.protocol, run.seed)
+        problems = self._problems(run)
         if problems:
             return "invalid", f"its test_metrics.json no longer passes the check: {'; '.join(problems)}"
         if info.get("code_sha256") != code_digest():
@@ -93,6 +125,7 @@ class Registry:
             raise RuntimeError(f"refusing to clear {d}: a SLURM job may still write into it")
         if self.lock is None or not self.lock.held:
             raise RuntimeError(f"refusing to touch {d} without holding the results lock")
+        self._forget(d)
         if state == "attempt":
             shutil.rmtree(d)
             return "unfinished attempt removed"
@@ -104,29 +137,31 @@ class Registry:
         """Create the run folder and record the attempt (status `running`) before anything runs."""
         d = self.dir(run)
         d.mkdir(parents=True)
+        self._forget(d)
         write_json(d / "fingerprint.json", {"fingerprint": run.fingerprint.short,
                                             "sha256": run.fingerprint.full, **run.fingerprint.payload})
-        write_json(d / "run.json", self.describe(run, "running", launcher=launcher, **more))
+        self._write_run(d, self.describe(run, "running", launcher=launcher, **more))
         return d
 
     def submitted(self, run: Run, job_id: str, folder: Path) -> None:
         """Record that SLURM job `job_id` (submitit files in `folder`) now owns the run folder."""
         info = self.describe(run, "submitted", launcher="slurm", slurm={"job_id": job_id, "folder": str(folder)},
                              submitted=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-        write_json(self.dir(run) / "run.json", info)
+        self._write_run(self.dir(run), info)
 
     def finish(self, run: Run, status: str, wall_s: float, error: str = "", launcher: str = "",
                **more: Any) -> dict[str, Any]:
         """Record how the attempt ended. `done` is checked here: failing metrics turn it into `failed`."""
         d = self.dir(run)
+        self._forget(d)  # the attempt wrote its outputs since: read them now, once
         if status == "done":
-            problems = metrics_problems(d / "test_metrics.json", run.setting.scene, run.setting.protocol, run.seed)
+            problems = self._problems(run)
             if problems:
                 status, error = "failed", "not a finished result: " + "; ".join(problems)
-        more.setdefault("environment", run_environment(d))  # what the run computed on (mmlgnet.training.runtime)
+        more.setdefault("environment", run_environment(d, self.load))  # what it computed on (training.runtime)
         info = self.describe(run, status, launcher=launcher, error=error, wall_s=round(wall_s, 2),
                              finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"), **more)
-        write_json(d / "run.json", info)  # atomic: readers see the old state or the new one, never half
+        self._write_run(d, info)
         return info
 
     def describe(self, run: Run, status: str, **more: Any) -> dict[str, Any]:
@@ -147,7 +182,7 @@ class Registry:
             if info is None or info.get("status") != "done":
                 continue
             try:
-                metrics = read_strict_json(d / "test_metrics.json")
+                metrics = self.load(d / "test_metrics.json")
             except (OSError, ValueError):
                 continue
             yield Finished(d.parent.parent.name, d.parent.name, int(d.name[4:]), info, metrics)

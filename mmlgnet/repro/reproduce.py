@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from mmlgnet.atomic import write_json
 from mmlgnet.console import debug_enabled
+from mmlgnet.data.io.download import hashed_once
 from mmlgnet.data.sampling.splits import parse_protocol
 from mmlgnet.errors import UserError
 from mmlgnet.outputs import check_output_dir
@@ -268,7 +269,8 @@ def reproduce(args: argparse.Namespace, command: str) -> int:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the quick mode needs no weights
     start = time.time()
     preflight(args)
-    plan = plan_of(args)
+    with hashed_once():  # the data check and the fingerprints hash each data file once, together
+        plan = plan_of(args)
     for line in plan.skipped:
         print(f"[reproduce] {line}", flush=True)
     if args.dry_run:
@@ -295,7 +297,8 @@ def reproduce(args: argparse.Namespace, command: str) -> int:
                 "command": command, "status": status, "wall_s": round(time.time() - start, 1), "machine": _machine(),
                 "skipped": plan.skipped, "failures": runs.failures, "queued": runs.queued,
                 "runs": summary(registry, plan.runs)})
-        paths = write_tables(args.results, *tables_header(args, plan, command, time.time() - start))
+        paths = write_tables(args.results, *tables_header(args, plan, command, time.time() - start, registry),
+                             registry=registry)  # one registry: each finished run read once per invocation
     failures = runs.failures
     print(f"[reproduce] tables: {', '.join(str(p) for p in paths.values())} ({time.time() - start:.0f} s)")
     if runs.queued:
@@ -332,10 +335,10 @@ def show(plan: Plan, registry: Registry, force: bool) -> None:
               f"python -m mmlgnet {shlex.join(run.cli_args)}")
 
 
-def tables_header(args: argparse.Namespace, plan: Plan, command: str,
-                  wall: float) -> tuple[list[str], list[str], dict[tuple[str, str], str], dict[str, object]]:
+def tables_header(args: argparse.Namespace, plan: Plan, command: str, wall: float,
+                  registry: Registry | None = None) -> tuple[list[str], list[str], dict[tuple[str, str], str], dict[str, object]]:
     """(header lines, skipped, plan fingerprints, meta) for write_tables."""
-    groups, _ = collect(args.results, plan.fingerprints())
+    groups, _ = collect(args.results, plan.fingerprints(), registry)
     compute = sum(float(r.get("wall_s", 0)) for g in groups for r in g.runs)
     n_runs = sum(len(g.runs) for g in groups)
     header = [f"Produced by `{command}` on {_machine()}: {n_runs} runs, {compute:.0f} s of fit + test + maps in "

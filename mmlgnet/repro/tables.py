@@ -117,7 +117,8 @@ class Group:
         return ",".join(map(str, eps)) or "?"
 
 
-def collect(results: Path, plan: Mapping[tuple[str, str], str] | None = None) -> tuple[list[Group], list[str]]:
+def collect(results: Path, plan: Mapping[tuple[str, str], str] | None = None,
+            registry: Registry | None = None) -> tuple[list[Group], list[str]]:
     """Table rows from the registry's finished runs (run.json `done`), and notes on what was left out.
 
     A row never mixes fingerprints: for a (setting, variant) of `plan` (-> short fingerprint) only runs of the
@@ -125,7 +126,7 @@ def collect(results: Path, plan: Mapping[tuple[str, str], str] | None = None) ->
     recently finished run. Runs of other fingerprints are named in the notes.
     """
     found: dict[tuple[str, str], dict[str, Group]] = {}
-    for f in Registry(results).finished():
+    for f in (registry or Registry(results)).finished():  # the invocation's registry: files read once
         fp = str(f.run.get("fingerprint") or "")
         g = found.setdefault((f.setting, f.variant), {}).setdefault(
             fp, Group(f.setting, f.variant, fp, list(f.run.get("overrides") or [])))
@@ -265,7 +266,7 @@ FINGERPRINT_NOTE = ("`fingerprint`: short hash of everything that decides a row'
 
 def write_tables(results: Path, header_lines: Sequence[str] = (), skipped: Sequence[str] = (),
                  plan: Mapping[tuple[str, str], str] | None = None,
-                 meta: Mapping[str, Any] | None = None) -> dict[str, Path]:
+                 meta: Mapping[str, Any] | None = None, registry: Registry | None = None) -> dict[str, Path]:
     """Write results/tables.{md,csv,tex,json} from the registry's finished runs; returns the paths.
 
     `plan`: (setting, variant) -> the fingerprint this command would run (rows use only runs of it);
@@ -273,7 +274,7 @@ def write_tables(results: Path, header_lines: Sequence[str] = (), skipped: Seque
     absent variants: mmlgnet.repro.plan.plan_layout), copied into tables.json. Variants of the text / prompts
     / open-vocabulary groups get their own tables (mmlgnet.repro.group_tables), not rows of the main one.
     """
-    every, notes = collect(results, plan)
+    every, notes = collect(results, plan, registry)
     hidden = in_group_tables(meta or {})
     found = {(g.setting, g.variant): g for g in every}
     group_rows = all_group_rows(meta or {}, found)

@@ -89,6 +89,31 @@ def read_checkpoint(ckpt_path: str | Path) -> dict[str, Any]:
     return dict(ckpt)
 
 
+class HeldCheckpoint:
+    """A --ckpt_path read once (read_checkpoint) and handed on: LightningCLI's hyperparameter parse and the
+    Trainer's restore (through the CLI's checkpoint IO) take this dict instead of loading the file again.
+
+    `take` gives the dict once, and only for the same file unchanged since it was read (path, size, mtime, inode);
+    anything else (another checkpoint, e.g. test_after_fit's last.ckpt) is read as usual.
+    """
+
+    def __init__(self, ckpt_path: str | Path) -> None:
+        self.path = Path(ckpt_path)
+        self._stamp = _stamp(self.path)
+        self.ckpt: dict[str, Any] | None = read_checkpoint(self.path)
+
+    def take(self, path: str | Path) -> dict[str, Any] | None:
+        """The held checkpoint when `path` is the file it was read from and unchanged, once; else None."""
+        same = self.ckpt is not None and Path(path).resolve() == self.path.resolve() and _stamp(Path(path)) == self._stamp
+        ckpt, self.ckpt = (self.ckpt, None) if same else (None, self.ckpt)
+        return ckpt
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
 def trained_state(ckpt: Mapping[str, Any]) -> dict[str, int]:
     """{"global_step": optimiser steps taken, "epochs": epochs completed} as recorded in a Lightning checkpoint."""
     return {"global_step": int(ckpt.get("global_step", 0) or 0), "epochs": int(ckpt.get("epoch", 0) or 0)}

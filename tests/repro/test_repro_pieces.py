@@ -92,8 +92,10 @@ def test_registry_moves_aside_what_it_did_not_create_and_deletes_only_its_own_at
         assert registry.state(_run(fp="b" * 64))[0] == "stale"
         info = json.loads((mine / "run.json").read_text())
         (mine / "run.json").write_text(json.dumps({**info, "code_sha256": "0ther0c0de000"}))
+        registry = Registry(results, lock)  # a later invocation (one registry reads each file once)
         assert registry.state(run) == ("done", "made by other package sources (not in the fingerprint; --force reruns)")
         _write(mine / "test_metrics.json", {**GOOD, "seed": 0, "allow_untrained": True})  # edited afterwards
+        registry = Registry(results, lock)
         assert registry.state(run)[0] == "invalid"
         registry.clear(run, "invalid")
         assert [p.name.split("-")[0] for p in sorted(mine.parent.iterdir())] == ["seed0.foreign", "seed0.invalid"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -124,3 +125,33 @@ def test_one_strict_integer_rule(value, ok):
     else:
         with pytest.raises(ConfigError, match="expected a positive odd integer"):
             check_patch_size(value)  # type: ignore[arg-type]
+
+
+def test_a_ckpt_path_is_read_once_per_command(tmp_path, monkeypatch):
+    """Before: read by our guards (read_checkpoint), by LightningCLI's hyperparameter parse and by the Trainer's
+    restore: 3 torch.load calls of the file for one `test --ckpt_path`. Now the guards' dict is handed on."""
+    from pathlib import Path
+
+    from mmlgnet.cli import main
+
+    repo = Path(__file__).resolve().parents[2]
+    base = ["--config", str(repo / "configs" / "demo.yaml"), "--config", str(repo / "configs" / "overlays" / "debug.yaml"),
+            "--data.synthetic_height", "24", "--data.synthetic_width", "40", "--data.synthetic_classes", "4",
+            "--data.split", "per_class:10", "--data.eval_batch_size", "128"]
+    main(["fit", *base, "--trainer.logger.init_args.save_dir", str(tmp_path / "fit")])
+    ckpt = next((tmp_path / "fit").rglob("last.ckpt")).resolve()
+    loads = []
+    real = torch.load
+
+    def counting(f, *args, **kwargs):
+        name = f if isinstance(f, (str, os.PathLike)) else getattr(f, "path", None) or getattr(f, "name", None)
+        if isinstance(name, (str, os.PathLike)) and Path(name).resolve() == ckpt:  # a path, or an open file (Lightning)
+            loads.append(Path(name).name)
+        return real(f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counting)
+    main(["test", *base, "--trainer.logger.init_args.save_dir", str(tmp_path / "test"), "--ckpt_path", str(ckpt)])
+    assert loads == ["last.ckpt"]
+    metrics = next((tmp_path / "test").rglob("test_metrics.json"))
+    assert checkpoints.trained_state(torch.load(ckpt, weights_only=True)) == {
+        k: v for k, v in json.loads(metrics.read_text())["trained"].items() if k in ("global_step", "epochs")}

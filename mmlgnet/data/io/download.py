@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,9 +37,32 @@ class ChecksumError(DataError):
     """A dataset file's sha256 differs from the pinned one."""
 
 
+# Inside `hashed_once()`: (resolved path, size, mtime_ns, inode) -> hex sha256 of the files hashed so far.
+_DIGESTS: ContextVar[dict[tuple[str, int, int, int], str] | None] = ContextVar("mmlgnet_digests", default=None)
+
+
 def sha256sum(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks (the HSI cubes are up to 170 MB)."""
-    return pooch.file_hash(str(path), alg="sha256")
+    """Hex sha256 of a file, read in chunks (the HSI cubes are up to 170 MB); once per file inside `hashed_once`."""
+    memo = _DIGESTS.get()
+    if memo is None:
+        return pooch.file_hash(str(path), alg="sha256")
+    st = Path(path).stat()
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    if key not in memo:
+        memo[key] = pooch.file_hash(str(path), alg="sha256")
+    return memo[key]
+
+
+@contextmanager
+def hashed_once() -> Iterator[None]:
+    """Within this block each file is hashed once: a later sha256sum of the same, unchanged file (same path, size,
+    modification time and inode) returns the first digest. One reproduce invocation plans inside it, so its data
+    check (load_scene's pinned-sha256 verification) and its fingerprints (every file's sha256) share the digests."""
+    token = _DIGESTS.set({} if _DIGESTS.get() is None else _DIGESTS.get())
+    try:
+        yield
+    finally:
+        _DIGESTS.reset(token)
 
 
 def source_of(spec: FileSpec) -> str:
