@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from mmlgnet.data.scenes.cards import RasterRef, SceneCard, parse_card, verify_s
 from mmlgnet.data.scenes.catalog_load import check_scene
 from mmlgnet.data.scenes.scene import Scene
 
-__all__ = ["NAN_FILL", "load_card", "read_card"]
+__all__ = ["NAN_FILL", "CardLabels", "load_card", "read_card", "read_card_labels"]
 
 
 def _read(grid: Grid, key: str, ref: RasterRef) -> Any:
@@ -37,15 +37,47 @@ def _read(grid: Grid, key: str, ref: RasterRef) -> Any:
     return r
 
 
-def _labels(grid: Grid, key: str, ref: RasterRef) -> tuple[np.ndarray, tuple[str, ...] | None]:
+@dataclass(frozen=True)
+class CardLabels:
+    """A card's label maps as read and checked: the ground truth, the split maps, their files and the class names."""
+
+    labels: np.ndarray  # (H, W) int64: `labels:`, else TR + TS (parse_card asked for both maps then)
+    train: np.ndarray | None  # (H, W) int64
+    test: np.ndarray | None  # (H, W) int64
+    sources: dict[str, Path]  # labels / train / test -> the file each came from
+    class_names: tuple[str, ...]
+
+
+def read_card_labels(grid: Grid, card: SceneCard) -> CardLabels:
+    """Read the card's label files (labels, train, test) on the grid of its rasters, and its class names
+    (card_checks.class_names: the card's or the ROI files', one per label value). Used by read_card; the
+    windowed path (mmlgnet.data.sampling.labelled) reads the same files the same way."""
     from mmlgnet.data.io.readers import read_labels
 
-    try:
-        labels, names, raster = read_labels(ref.path, key=ref.key, shape=grid.shape)
-    except DataError as e:
-        raise named(grid.c, key, e) from None
-    grid.add(key, ref.path, labels.shape, raster.crs if raster else None, raster.transform if raster else None)
-    return labels, (tuple(names) if names else None)
+    maps: dict[str, np.ndarray] = {}
+    sources: dict[str, Path] = {}
+    roi_names: dict[str, tuple[str, ...]] = {}
+    for key in ("labels", "train", "test"):
+        ref = getattr(card, key)
+        if ref is None:
+            continue
+        try:
+            labels, names, raster = read_labels(ref.path, key=ref.key, shape=grid.shape)
+        except DataError as e:
+            raise named(grid.c, key, e) from None
+        grid.add(key, ref.path, labels.shape, raster.crs if raster else None, raster.transform if raster else None)
+        maps[key], sources[key] = labels, ref.path
+        if names:
+            roi_names[key] = tuple(names)
+    train, test = maps.get("train"), maps.get("test")
+    if "labels" in maps:
+        labels = maps["labels"]  # (H, W) int64
+    else:  # parse_card asked for both maps when labels: is absent
+        assert train is not None and test is not None
+        labels = np.where(train > 0, train, test)  # == TR + TS once check_scene has found them disjoint
+        sources["labels"] = sources["train"]
+    top = int(max(int(m.max()) for m in maps.values())) if maps else 0
+    return CardLabels(labels, train, test, sources, class_names(grid.c, card, roi_names, top))
 
 
 def _fill_nan(raster: Any) -> np.ndarray:
@@ -80,24 +112,9 @@ def read_card(card: SceneCard, require_hsi: bool = True) -> Scene:
     parts = [_fill_nan(rasters[f"lidar[{i}]"]) for i in range(len(card.lidar))]
     lidar = np.ascontiguousarray(np.concatenate(parts, axis=2), dtype=np.float32)  # (H, W, L)
     sources["lidar"] = card.lidar[0].path
-    maps: dict[str, np.ndarray] = {}
-    roi_names: dict[str, tuple[str, ...]] = {}
-    for key in ("labels", "train", "test"):
-        ref = getattr(card, key)
-        if ref is not None:
-            maps[key], names = _labels(grid, key, ref)
-            sources[key] = ref.path
-            if names:
-                roi_names[key] = names
-    train, test = maps.get("train"), maps.get("test")
-    if "labels" in maps:
-        labels = maps["labels"]  # (H, W) int64
-    else:  # parse_card asked for both maps when labels: is absent
-        assert train is not None and test is not None
-        labels = np.where(train > 0, train, test)  # == TR + TS once check_scene has found them disjoint
-        sources["labels"] = sources["train"]
-    top = int(max(int(m.max()) for m in maps.values())) if maps else 0
-    names = class_names(c, card, roi_names, top)
+    read = read_card_labels(grid, card)
+    labels, train, test, names = read.labels, read.train, read.test, read.class_names
+    sources.update(read.sources)
     palette = card_palette(c, card, len(names))
     if card.class_descriptions:
         unknown = sorted(set(card.class_descriptions) - set(names))
