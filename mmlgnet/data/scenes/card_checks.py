@@ -20,7 +20,9 @@ from mmlgnet.data.sampling.normalization import NAN_FILL
 from mmlgnet.data.scenes.nodata_source import NodataSource
 
 if TYPE_CHECKING:
-    from mmlgnet.data.scenes.cards import SceneCard
+    from collections.abc import Iterator
+
+    from mmlgnet.data.scenes.cards import RasterRef, SceneCard
 
 __all__ = ["CardErrors", "Grid", "card_palette", "class_names", "named", "nan_tagged", "nodata_source", "roi_labels"]
 
@@ -149,17 +151,23 @@ def roi_labels(c: CardErrors, card: SceneCard) -> tuple[dict[str, tuple[str, ...
 
     names: dict[str, tuple[str, ...]] = {}
     top = 0
+    for key, ref in _roi_files(card):
+        try:
+            labels, roi, _ = read_labels(ref.path, key=ref.key)
+        except DataError as e:
+            raise named(c, key, e) from None
+        top = max(top, int(labels.max()))
+        if roi:
+            names[key] = tuple(roi)
+    return names, top
+
+
+def _roi_files(card: SceneCard) -> Iterator[tuple[str, RasterRef]]:
+    """(key, file entry) of the card's ENVI ROI text label files, in the order labels, train, test."""
     for key in ("labels", "train", "test"):
         ref = getattr(card, key)
         if ref is not None and ref.path.suffix.lower() == ".txt":
-            try:
-                labels, roi, _ = read_labels(ref.path, key=ref.key)
-            except DataError as e:
-                raise named(c, key, e) from None
-            top = max(top, int(labels.max()))
-            if roi:
-                names[key] = tuple(roi)
-    return names, top
+            yield key, ref
 
 
 def card_palette(c: CardErrors, card: SceneCard, classes: int) -> tuple[tuple[int, int, int], ...]:
@@ -174,15 +182,13 @@ def card_palette(c: CardErrors, card: SceneCard, classes: int) -> tuple[tuple[in
         return card.palette
     from mmlgnet.data.io.envi_roi import read_roi_colours
 
-    for key in ("labels", "train", "test"):
-        ref = getattr(card, key)
-        if ref is not None and ref.path.suffix.lower() == ".txt":
-            try:
-                colours = read_roi_colours(ref.path)
-            except DataError as e:
-                raise named(c, key, e) from None
-            if len(colours) == classes and all(rgb is not None for rgb in colours):
-                return tuple(rgb for rgb in colours if rgb is not None)
+    for key, ref in _roi_files(card):
+        try:
+            colours = read_roi_colours(ref.path)
+        except DataError as e:
+            raise named(c, key, e) from None
+        if len(colours) == classes and all(rgb is not None for rgb in colours):
+            return tuple(rgb for rgb in colours if rgb is not None)
     return ()
 
 
