@@ -43,7 +43,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--patch", type=int, default=None, help="every method at this patch size (default: each its own)")
     p.add_argument("--device", default="all", choices=["cpu", "cuda", "all"], help="all: CPU, and CUDA if present")
     p.add_argument("--methods", nargs="+", default=None, help=f"subset of mmlgnet {' '.join(m.name for m in METHODS)}")
-    p.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads (torch.set_num_threads; the runs' default is 1)")
     p.add_argument("--batch-size", type=int, default=64, help="training pixels per step (the recipes' 64)")
     p.add_argument("--steps", type=int, default=None, help="timed steps per round (default 5 CPU, 20 CUDA)")
     p.add_argument("--rounds", type=int, default=3)
