@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SEEDS  ?=
 QUICK  ?= 0
 
-.PHONY: install test test-all demo reproduce-tables readme-table benchmark benchmark-reproduce slurm-localhost lint clean
+.PHONY: install test test-all demo reproduce-tables readme-table readme-comparison benchmark benchmark-reproduce slurm-localhost lint clean
 
 install: $(STAMP)
 
@@ -45,6 +45,13 @@ slurm-localhost:
 readme-table: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m mmlgnet.reproduce --quick --no-wandb --results results/quick
 	$(PY) -m mmlgnet.tables results/quick --readme README.md --snapshot docs/quick-tables.json
+
+# Regenerate the README's quick comparison block (main + the established methods, both heads; ~36 runs, ~7 min on 2 cores).
+readme-comparison: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m mmlgnet.reproduce --quick --no-wandb --groups main baselines baselines-text \
+		--results results/quick-baselines
+	$(PY) -m mmlgnet.tables results/quick-baselines --block baselines --readme README.md \
+		--snapshot docs/quick-baselines-tables.json
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/throughput.py
