@@ -2,8 +2,8 @@
 
 - no import cycle between modules. The graph has an edge A -> B for every `import`/`from ... import` of an mmlgnet
   module B anywhere in A: at module level AND inside functions (a function-local import is still a dependency, and
-  hiding a cycle in a function only moves the failure to run time); imports under `if TYPE_CHECKING:` are left
-  out (they never run). `from mmlgnet.x import y` is an edge to mmlgnet.x.y when that is a module, else to mmlgnet.x;
+  hiding a cycle in a function only moves the failure to run time); imports under `if TYPE_CHECKING:` count too
+  (a cycle that only type hints close is still two modules that cannot be read apart). `from mmlgnet.x import y` is an edge to mmlgnet.x.y when that is a module, else to mmlgnet.x;
   a package's `__init__.py` is the module named by the package;
 - no module over MAX_LINES lines;
 - no folder with more than MAX_FOLDER modules (`.py` files directly in it, `__init__.py` and `__main__.py` not
@@ -42,14 +42,8 @@ def _name(path: Path) -> str:
 MODULES = {_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
-
-
 def imports_of(module: str) -> list[tuple[str, int]]:
-    """(imported name, line) of every import in `module` that runs (TYPE_CHECKING blocks left out), resolved to
+    """(imported name, line) of every import in `module` (TYPE_CHECKING blocks included), resolved to
     absolute names; `from a import b` gives a.b when that is a module of ours, else a."""
     path = MODULES[module]
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
@@ -57,10 +51,6 @@ def imports_of(module: str) -> list[tuple[str, int]]:
 
     def visit(node: ast.AST) -> None:
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and _is_type_checking(child):
-                for other in child.orelse:
-                    visit_one(other)
-                continue
             visit_one(child)
 
     def visit_one(node: ast.AST) -> None:

@@ -52,8 +52,8 @@ from mmlgnet.data.sampling.normalization import (
     outlier_bands_sampled,
 )
 from mmlgnet.data.sampling.tiles import Tile, read_padded
-from mmlgnet.data.scenes.card_checks import CardErrors, Grid, class_names, named
-from mmlgnet.data.scenes.cards import is_card
+from mmlgnet.data.scenes.card_checks import Grid, class_names, named
+from mmlgnet.data.scenes.cards import CardErrors, is_card
 from mmlgnet.data.scenes.catalog_load import check_scene
 from mmlgnet.data.scenes.labelled_nodata import LabelledNodataFound, labelled_nodata_error, source_of
 from mmlgnet.data.scenes.lazy_scene import LazyScene, StackSource, open_card_lazily

@@ -17,24 +17,13 @@ import numpy as np
 
 from mmlgnet.data.io.download import DataError
 from mmlgnet.data.sampling.normalization import NAN_FILL
+from mmlgnet.data.scenes.cards import CardErrors, RasterRef, SceneCard
 from mmlgnet.data.scenes.nodata_source import NodataSource
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from mmlgnet.data.scenes.cards import RasterRef, SceneCard
-
 __all__ = ["CardErrors", "Grid", "card_palette", "class_names", "named", "nan_tagged", "nodata_source", "roi_labels"]
-
-
-class CardErrors:
-    """Error helper bound to one card file: every message names the card, the key and the fix."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def error(self, key: str, problem: str, fix: str) -> DataError:
-        return DataError(f"Scene card {self.path}, key {key!r}: {problem}. {fix}")
 
 
 def _same_crs(a: str, b: str) -> bool:

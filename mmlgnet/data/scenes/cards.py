@@ -13,15 +13,24 @@ from typing import Any
 import yaml
 
 from mmlgnet.data.io.download import DataError, sha256sum
-from mmlgnet.data.scenes.card_checks import CardErrors
 from mmlgnet.errors import is_int
 
-__all__ = ["CARD_KEYS", "RasterRef", "SceneCard", "is_card", "parse_card"]
+__all__ = ["CARD_KEYS", "CardErrors", "RasterRef", "SceneCard", "is_card", "parse_card"]
 
 REQUIRED = ("lidar",)
 CARD_KEYS = ("name", "hsi", "lidar", "labels", "train", "test", "class_names", "nodata", "palette",
              "class_descriptions", "wavelengths_nm", "citation", "sha256")
 RASTER_KEYS = ("path", "key", "bands")
+
+
+class CardErrors:
+    """Error helper bound to one card file: every message names the card, the key and the fix."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def error(self, key: str, problem: str, fix: str) -> DataError:
+        return DataError(f"Scene card {self.path}, key {key!r}: {problem}. {fix}")
 
 
 def is_card(value: str) -> bool:
