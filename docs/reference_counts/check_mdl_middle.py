@@ -18,7 +18,7 @@ import torch
 
 here = Path(__file__).resolve().parent
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: mmlgnet importable
-from mmlgnet.models.baselines.mdl_middle import MDLMiddleFusion
+from mmlgnet.models.baselines.mdl_middle import MDLMiddleFusion  # noqa: E402 (after the sys.path line above)
 
 SCENES = [("trento", 63, 1, 6), ("muufl", 64, 2, 11), ("houston2013", 144, 1, 15)]
 tf_python = sys.argv[2] if len(sys.argv) > 2 else "/tmp/tfenv/bin/python"
