@@ -62,6 +62,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from mmlgnet.models.baselines.inputs import check_inputs
+
 _BN_EPS, _BN_MOMENTUM = 1e-3, 0.1  # tf.layers.batch_normalization(momentum=0.9, epsilon=1e-3)
 
 
@@ -123,15 +125,8 @@ class EndNet(nn.Module):
                 nn.init.trunc_normal_(m.weight, std=std, a=-2 * std, b=2 * std)
                 nn.init.zeros_(m.bias)
 
-    def _check(self, hsi: torch.Tensor, lidar: torch.Tensor) -> None:
-        p = self.patch_size
-        for name, x, bands in (("hsi", hsi, self.hsi_bands), ("lidar", lidar, self.lidar_bands)):
-            if x.ndim != 4 or tuple(x.shape[1:]) != (bands, p, p) or x.shape[0] != hsi.shape[0]:
-                raise ValueError(f"EndNet: {name} has shape {tuple(x.shape)}; "
-                                 f"expected (B, {bands}, {p}, {p}) with the same B as hsi")
-
     def forward(self, hsi: torch.Tensor, lidar: torch.Tensor) -> torch.Tensor:
-        self._check(hsi, lidar)
+        check_inputs("EndNet", hsi, lidar, self.hsi_bands, self.lidar_bands, self.patch_size)
         c = self.patch_size // 2
         x1, x2 = hsi[:, :, c, c], lidar[:, :, c, c]                     # (B, H), (B, L) centre pixel
         a1 = self.joint1(torch.cat([self.hsi_encoder(x1), self.lidar_encoder(x2)], 1))  # (B, 128)

@@ -52,6 +52,8 @@ from itertools import pairwise
 import torch
 from torch import nn
 
+from mmlgnet.models.baselines.inputs import check_inputs
+
 _BN_EPS, _BN_MOMENTUM = 1e-3, 0.01  # Keras BatchNormalization: epsilon 1e-3, moving average 0.99
 
 
@@ -155,15 +157,8 @@ class FusAtNet(nn.Module):
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
-    def _check(self, hsi: torch.Tensor, lidar: torch.Tensor) -> None:
-        p = self.patch_size
-        for name, x, bands in (("hsi", hsi, self.hsi_bands), ("lidar", lidar, self.lidar_bands)):
-            if x.ndim != 4 or tuple(x.shape[1:]) != (bands, p, p) or x.shape[0] != hsi.shape[0]:
-                raise ValueError(f"FusAtNet: {name} has shape {tuple(x.shape)}; "
-                                 f"expected (B, {bands}, {p}, {p}) with the same B as hsi")
-
     def forward(self, hsi: torch.Tensor, lidar: torch.Tensor) -> torch.Tensor:
-        self._check(hsi, lidar)
+        check_inputs("FusAtNet", hsi, lidar, self.hsi_bands, self.lidar_bands, self.patch_size)
         feats = self.hsi_features(hsi)                                  # (B, 1024, P, P)
         spec = feats * self.spectral_mask(hsi)[:, :, None, None]        # (B, 1024, P, P) channel attention
         spat = feats * self.spatial_mask(lidar)                         # (B, 1024, P, P) spatial attention

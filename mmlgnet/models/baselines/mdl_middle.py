@@ -50,6 +50,8 @@ import math
 import torch
 from torch import nn
 
+from mmlgnet.models.baselines.inputs import check_inputs
+
 __all__ = ["MDLMiddleFusion"]
 
 _BN_EPS = 1e-3  # TF tf.layers.batch_normalization default epsilon
@@ -119,22 +121,8 @@ class MDLMiddleFusion(nn.Module):
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
-    def _check(self, name: str, x: torch.Tensor, bands: int) -> None:
-        expected = (bands, self.patch_size, self.patch_size)
-        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(
-                f"MDLMiddleFusion: {name} has shape {tuple(x.shape)}; "
-                f"expected (B, {bands}, {self.patch_size}, "
-                f"{self.patch_size}) for hsi_bands/lidar_bands and patch_size given to the constructor."
-            )
-
     def forward(self, hsi: torch.Tensor, lidar: torch.Tensor) -> torch.Tensor:
-        self._check("hsi", hsi, self.hsi_bands)
-        self._check("lidar", lidar, self.lidar_bands)
-        if hsi.shape[0] != lidar.shape[0]:
-            raise ValueError(
-                f"MDLMiddleFusion: hsi has batch {hsi.shape[0]} but lidar has batch {lidar.shape[0]}."
-            )
+        check_inputs("MDLMiddleFusion", hsi, lidar, self.hsi_bands, self.lidar_bands, self.patch_size)
         joint = torch.cat([self.hsi_branch(hsi), self.lidar_branch(lidar)], dim=1)  # (B, 256, 2, 2) at P = 7
         z = self.joint(joint)  # (B, out_dim, 2, 2) after conv → BN
         # Reference: avgpool 2/2 'SAME' (2×2 → 1×1) then ReLU; global mean is the same there (see docstring).

@@ -43,6 +43,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mmlgnet.models.baselines.inputs import check_inputs
+
 __all__ = ["MFT"]
 
 _DIM = 64  # 4·FM with the reference's FM = 16; the tokenizer weights are hard-coded to 64 there too
@@ -184,19 +186,8 @@ class MFT(nn.Module):
         self.encoder_norm = nn.LayerNorm(_DIM, eps=1e-6)
         self.out_projection: nn.Module = nn.Identity() if out_dim == _DIM else nn.Linear(_DIM, out_dim)
 
-    def _check(self, name: str, x: torch.Tensor, bands: int) -> None:
-        expected = (bands, self.patch_size, self.patch_size)
-        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(
-                f"MFT: {name} has shape {tuple(x.shape)}; expected (B, {bands}, {self.patch_size}, "
-                f"{self.patch_size}) for hsi_bands/lidar_bands and patch_size given to the constructor."
-            )
-
     def forward(self, hsi: torch.Tensor, lidar: torch.Tensor) -> torch.Tensor:
-        self._check("hsi", hsi, self.hsi_bands)
-        self._check("lidar", lidar, self.lidar_bands)
-        if hsi.shape[0] != lidar.shape[0]:
-            raise ValueError(f"MFT: hsi has batch {hsi.shape[0]} but lidar has batch {lidar.shape[0]}.")
+        check_inputs("MFT", hsi, lidar, self.hsi_bands, self.lidar_bands, self.patch_size)
         b, p = hsi.shape[0], self.patch_size
         x1 = self.hsi_conv3d(hsi.unsqueeze(1))  # (B, 8, C₁−8, P, P)
         x1 = self.hsi_conv2d(x1.reshape(b, -1, p, p))  # (B, d, P, P)

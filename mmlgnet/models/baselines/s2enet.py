@@ -48,6 +48,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mmlgnet.models.baselines.inputs import check_inputs
+
 __all__ = ["S2ENet"]
 
 
@@ -140,19 +142,8 @@ class S2ENet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def _check(self, name: str, x: torch.Tensor, bands: int) -> None:
-        expected = (bands, self.patch_size, self.patch_size)
-        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(
-                f"S2ENet: {name} has shape {tuple(x.shape)}; expected (B, {bands}, {self.patch_size}, "
-                f"{self.patch_size}) for hsi_bands/lidar_bands and patch_size given to the constructor."
-            )
-
     def forward(self, hsi: torch.Tensor, lidar: torch.Tensor) -> torch.Tensor:
-        self._check("hsi", hsi, self.hsi_bands)
-        self._check("lidar", lidar, self.lidar_bands)
-        if hsi.shape[0] != lidar.shape[0]:
-            raise ValueError(f"S2ENet: hsi has batch {hsi.shape[0]} but lidar has batch {lidar.shape[0]}.")
+        check_inputs("S2ENet", hsi, lidar, self.hsi_bands, self.lidar_bands, self.patch_size)
         x1 = self.hsi_convs(hsi)  # (B, 32, P, P)
         x2 = self.lidar_convs(lidar)  # (B, 32, P, P)
         enhanced_hsi = self.saem(x1, x2)  # (B, 32, P, P)

@@ -60,6 +60,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from mmlgnet.models.baselines.inputs import check_inputs
+
 _BN_EPS, _BN_MOMENTUM = 1e-3, 0.01  # Keras BatchNormalization: epsilon 1e-3, moving average 0.99
 _SLOPE = 0.2                                  # every LeakyReLU(alpha=0.2) of the reference
 
@@ -148,15 +150,8 @@ class TwoBranchCNN(nn.Module):
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
-    def _check(self, hsi: torch.Tensor, lidar: torch.Tensor) -> None:
-        p = self.patch_size
-        for name, x, bands in (("hsi", hsi, self.hsi_bands), ("lidar", lidar, self.lidar_bands)):
-            if x.ndim != 4 or tuple(x.shape[1:]) != (bands, p, p) or x.shape[0] != hsi.shape[0]:
-                raise ValueError(f"TwoBranchCNN: {name} has shape {tuple(x.shape)}; "
-                                 f"expected (B, {bands}, {p}, {p}) with the same B as hsi")
-
     def forward(self, hsi: torch.Tensor, lidar: torch.Tensor) -> torch.Tensor:
-        self._check(hsi, lidar)
+        check_inputs("TwoBranchCNN", hsi, lidar, self.hsi_bands, self.lidar_bands, self.patch_size)
         c = self.patch_size // 2
         spectrum = hsi[:, :, c, c].unsqueeze(1)                   # (B, 1, H) centre pixel's spectrum
         merged = torch.cat([self.spatial(hsi),                    # (B, s2·⌈P/2⌉²)
