@@ -53,7 +53,7 @@ from mmlgnet.repro.registry import Registry, summary
 from mmlgnet.repro.tables import collect, write_tables
 from mmlgnet.repro.weights import check_files, duplicates
 
-REPO = Path(__file__).resolve().parents[2]
+SHIPPED_CONFIGS = Path(__file__).resolve().parents[1] / "configs"  # package data: works from a wheel too
 __all__ = ["MUUFL_PROTOCOLS", "SCENES", "VARIANTS", "availability", "main", "plan_settings", "protocol_slug"]
 availability = DataCheck()  # (scene, root) -> (runnable, HSI cube present, reason); used by the notebook
 
@@ -154,7 +154,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="MUUFL split protocols, one table row group each")
     p.add_argument("--data-root", type=Path, default=Path("data"), help="scene files in DIR/<scene>")
     p.add_argument("--results", type=Path, default=Path("results"), help="output directory")
-    p.add_argument("--configs", type=Path, default=REPO / "configs", help="directory of the scene configs")
+    p.add_argument("--configs", type=Path, default=SHIPPED_CONFIGS,
+                   help="directory of the scene configs (default: the ones shipped in the package)")
     p.add_argument("--maps", choices=["first", "all", "none"], default="first",
                    help="full-scene maps for the first seed of each variant, every seed, or none")
     p.add_argument("--force", action="store_true",
