@@ -78,7 +78,7 @@ def test_setup_holds_one_padded_copy_beyond_the_scene(tmp_path, monkeypatch):
     cast, a whole-cube nodata mask, then np.pad), now padded + blocks.
     """
     monkeypatch.setattr(normalization, "_BLOCK", 20_000)  # temporaries of a few 100 kB against a 3.9 MB cube
-    monkeypatch.setattr(normalization, "_SAMPLE", 2_000)  # the outlier check's pixel sample (50,000 by default)
+    monkeypatch.setattr(normalization, "SAMPLE_PIXELS", 2_000)  # the outlier check's pixel sample (50,000 by default)
     dm = _datamodule(tmp_path)
     scene = dm.scene
     assert scene.hsi is not None

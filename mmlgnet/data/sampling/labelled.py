@@ -40,7 +40,6 @@ from mmlgnet.data.sampling.budget import (
     under_budget,
 )
 from mmlgnet.data.sampling.normalization import (
-    _SAMPLE,
     BandStats,
     Moments,
     Normalization,
@@ -50,6 +49,7 @@ from mmlgnet.data.sampling.normalization import (
     norm_stats_from,
     normalize_into,
     outlier_bands_sampled,
+    sample_stride,
 )
 from mmlgnet.data.sampling.tiles import Tile, read_padded
 from mmlgnet.data.scenes.card_checks import Grid, class_names, named
@@ -120,12 +120,12 @@ def windowed_stats(source: StackSource, nodata: float | None, where: str) -> tup
     """(BandStats, outlier sample (N_sample, C)) of a windowed (H, W, C) source in ONE pass over row windows.
 
     The windows are band_stats' row blocks and feed the same Moments, so the statistics equal the in-memory
-    ones bit for bit. The sample holds pixels 0, s, 2s, ... (s = H·W // _SAMPLE), as outlier_bands takes them
-    in memory. A NaN/inf entry is a DataError naming the file (check_scene's rule for cubes in memory).
+    ones bit for bit. The sample holds pixels 0, s, 2s, ... (s = normalization.sample_stride(H·W)), as
+    outlier_bands and the scan (mmlgnet.data.sampling.scan) take them in memory. A NaN/inf entry is a DataError naming the file (check_scene's rule for cubes in memory).
     """
     h, w, c = source.shape
     step = block_rows(w, c)
-    stride = max(1, (h * w) // _SAMPLE)
+    stride = sample_stride(h * w)
     moments, sample = Moments(c), []
     for r0 in range(0, h, step):
         x = source.read(slice(r0, min(h, r0 + step)), slice(0, w)).reshape(-1, c)  # (h_win * W, C) float32

@@ -14,7 +14,11 @@ Normalization = Literal["standard", "minmax", "none"]
 NORMALIZATIONS: tuple[str, ...] = ("standard", "minmax", "none")
 
 OUTLIER_SPREADS = 1e3  # a value this many robust spreads from the band's median rules its mean and std
-_SAMPLE = 50_000  # pixels per band the median and the spread are estimated from (a fixed stride: deterministic)
+# Pixels per band the outlier check's median and spread are estimated from: every sample_stride(H * W)-th pixel
+# (a fixed stride: deterministic). Shared by the in-memory check (outlier_bands), the one-pass scan
+# (mmlgnet.data.sampling.scan) and the windowed statistics (mmlgnet.data.sampling.labelled), so all three sample
+# the same pixels; read at call time (tests shrink it).
+SAMPLE_PIXELS = 50_000
 _BLOCK = 4_000_000  # entries per block of rows in the float64 statistics
 
 
@@ -64,9 +68,17 @@ def block_rows(width: int, channels: int) -> int:
     return max(1, _BLOCK // max(1, width * channels))
 
 
-def _row_blocks(cube: np.ndarray) -> list[slice]:
-    """Row ranges of ~4 M entries: float64 temporaries of one block, not of the whole cube (Houston: 96 M)."""
-    h, w, c = cube.shape
+def sample_stride(pixels: int) -> int:
+    """The outlier sample's stride for a cube of `pixels` = H * W pixels: pixels 0, s, 2s, ... (flat, row-major)."""
+    return max(1, pixels // SAMPLE_PIXELS)
+
+
+def row_blocks(shape: tuple[int, ...]) -> list[slice]:
+    """The row ranges of ~_BLOCK entries an (H, W, C) cube of `shape` is processed by: float64 temporaries of one
+    block, not of the whole cube (Houston: 96 M entries). The statistics' unit of work in memory (band_stats,
+    normalize_into), in one scan (mmlgnet.data.sampling.scan) and by windows alike: the same blocks give the
+    same bits."""
+    h, w, c = shape[0], shape[1], shape[2]
     step = block_rows(w, c)
     return [slice(r, min(h, r + step)) for r in range(0, h, step)]
 
@@ -78,7 +90,7 @@ def _blocks(x: np.ndarray, nodata: float | None) -> Iterator[tuple[np.ndarray, n
     float32 cube's bytes, for the whole pass).
     """
     c = x.shape[2]
-    for rows in _row_blocks(x):
+    for rows in row_blocks(x.shape):
         block = x[rows]
         yield block.reshape(-1, c), nodata_mask(block, nodata).reshape(-1, c) if nodata is not None else None
 
@@ -236,7 +248,7 @@ def normalize_into(cube: np.ndarray, stats: NormStats, nodata: float | None, out
     """
     centre, spread = stats.centre.astype(np.float32), stats.spread.astype(np.float32)  # (C,)
     fill = stats.fill.astype(np.float32)
-    for i, rows in enumerate(_row_blocks(out)):
+    for i, rows in enumerate(row_blocks(out.shape)):
         x = np.asarray(cube[rows], dtype=np.float32)  # (h, W, C): a view for float32 cubes
         o = out[rows]
         if masks is not None:
@@ -282,7 +294,7 @@ def outlier_bands(cube: np.ndarray, nodata: float | None = None, ratio: float = 
     h, w, c = x.shape
     st = band if band is not None else band_stats(x, nodata, with_std=False)
     flat = x.reshape(-1, c)  # (H * W, C)
-    return outlier_bands_sampled(st, flat[:: max(1, (h * w) // _SAMPLE)], nodata, ratio)
+    return outlier_bands_sampled(st, flat[:: sample_stride(h * w)], nodata, ratio)
 
 
 def outlier_bands_sampled(st: BandStats, picked: np.ndarray, nodata: float | None = None,

@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mmlgnet.data.sampling import normalization
-from mmlgnet.data.sampling.normalization import BandStats, Moments, nodata_mask
+from mmlgnet.data.sampling.normalization import BandStats, Moments, nodata_mask, row_blocks, sample_stride
 
 __all__ = ["CubeScan", "scan_cube"]
 
@@ -37,7 +36,7 @@ class CubeScan:
     def masks(self, shape: tuple[int, ...]) -> list[np.ndarray | None]:
         """The row blocks' (h, W, C) nodata masks (None: no nodata in the block) for a cube of `shape`."""
         out: list[np.ndarray | None] = []
-        for rows, bits in zip(_blocks_of(shape), self.packed, strict=True):
+        for rows, bits in zip(row_blocks(shape), self.packed, strict=True):
             if bits is None:
                 out.append(None)
                 continue
@@ -51,27 +50,22 @@ class CubeScan:
         self.packed = []
 
 
-def _blocks_of(shape: tuple[int, ...]) -> list[slice]:
-    """The row blocks of a cube of `shape` (normalization._row_blocks, without the cube)."""
-    return normalization._row_blocks(np.broadcast_to(np.zeros((), dtype=np.float32), tuple(shape)))
-
-
 def scan_cube(cube: np.ndarray, nodata: float | None) -> CubeScan:
     """Band statistics (count, mean, std, min, max of the entries that are not nodata), nodata pixels, packed
     nodata masks and the outlier sample of an (H, W, C) cube, in ONE pass over float32 row blocks.
 
     The statistics equal band_stats(np.asarray(cube, np.float32), nodata) bit for bit (same blocks, same order);
-    the sample equals outlier_bands' (every max(1, H*W // _SAMPLE)-th pixel). Memory: one block's temporaries,
+    the sample equals outlier_bands' (every sample_stride(H * W)-th pixel). Memory: one block's temporaries,
     plus (H, W) bools and the packed masks of the blocks holding nodata.
     """
     h, w, c = cube.shape
-    stride = max(1, (h * w) // normalization._SAMPLE)  # read at call time (tests shrink it)
+    stride = sample_stride(h * w)
     moments = Moments(c)
     void = np.zeros((h, w), dtype=bool) if nodata is not None else None
     picked: list[np.ndarray] = []
     picked_bad: list[np.ndarray] = []
     packed: list[np.ndarray | None] = []
-    for rows in _blocks_of(cube.shape):
+    for rows in row_blocks(cube.shape):
         block = np.asarray(cube[rows], dtype=np.float32)  # (h_b, W, C): a view for float32 cubes
         flat = block.reshape(-1, c)  # (h_b * W, C)
         first = -(rows.start * w) % stride  # the first sampled pixel of this block (global index multiple of stride)

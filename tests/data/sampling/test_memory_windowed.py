@@ -17,6 +17,7 @@ from mmlgnet.data.io.download import DataError
 from mmlgnet.data.sampling import labelled, normalization
 from mmlgnet.data.sampling.normalization import band_stats, norm_stats, outlier_bands, outlier_bands_sampled
 from mmlgnet.data.sampling.patches import PatchGatherer, normalized_padded
+from mmlgnet.data.sampling.scan import scan_cube
 from mmlgnet.data.scenes.card_load import load_card
 from mmlgnet.data.scenes.lazy_scene import open_card_lazily
 from mmlgnet.errors import ConfigError
@@ -29,7 +30,7 @@ BASE = ["--config", str(REPO / "configs" / "demo.yaml"), "--config", str(REPO / 
 def small_blocks(monkeypatch):
     """Blocks/windows of a few rows, so a 24x32 scene is read in many windows."""
     monkeypatch.setattr(normalization, "_BLOCK", 700)
-    monkeypatch.setattr(normalization, "_SAMPLE", 100)
+    monkeypatch.setattr(normalization, "SAMPLE_PIXELS", 100)
 
 
 def test_windowed_stats_equal_in_memory_stats(tmp_path, small_blocks):
@@ -46,6 +47,20 @@ def test_windowed_stats_equal_in_memory_stats(tmp_path, small_blocks):
     np.testing.assert_allclose(got.std, np.nanstd(ref, 0), rtol=1e-10)
     assert got.count.sum() == ref.size - 8 * void.sum()
     assert outlier_bands_sampled(got, sample, NODATA) == outlier_bands(scene.hsi, NODATA)
+
+
+def test_windowed_stats_sample_the_pixels_the_scan_samples(tmp_path, small_blocks):
+    """One sample size (normalization.SAMPLE_PIXELS, read at call time): the windowed statistics sample the pixels
+    the in-memory scan samples. Before, labelled imported the private _SAMPLE by value, so its stride ignored the
+    shrunk size (every pixel here) while the scan's did not (every 7th)."""
+    card, _, _ = write_card_scene(tmp_path)
+    scene = load_card(str(card))
+    lazy = open_card_lazily(str(card))
+    assert scene.hsi is not None and lazy.hsi is not None
+    _, sample = labelled.windowed_stats(lazy.hsi, NODATA, "hsi.tif")  # (N_sample, 8)
+    scanned = scan_cube(scene.hsi, NODATA).sample  # (N_sample, 8)
+    assert len(scanned) == -(-24 * 32 // normalization.sample_stride(24 * 32)) < 24 * 32
+    np.testing.assert_array_equal(sample, scanned)
 
 
 @pytest.mark.parametrize(("patch", "rows"), [(7, 3), (5, 1), (3, 100)])
