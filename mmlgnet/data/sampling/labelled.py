@@ -52,7 +52,8 @@ from mmlgnet.data.sampling.normalization import (
     sample_stride,
 )
 from mmlgnet.data.sampling.tiles import Tile, read_padded
-from mmlgnet.data.scenes.card_checks import Grid, class_names, named
+from mmlgnet.data.scenes.card_checks import Grid
+from mmlgnet.data.scenes.card_load import read_card_labels
 from mmlgnet.data.scenes.cards import CardErrors, is_card
 from mmlgnet.data.scenes.catalog_load import check_scene
 from mmlgnet.data.scenes.labelled_nodata import LabelledNodataFound, labelled_nodata_error, source_of
@@ -75,42 +76,18 @@ def window_rows(width: int, channels: int, window_bytes: int = WINDOW_BYTES) -> 
 def open_labelled_card(path: str, lidar_channels: int | None, require_hsi: bool) -> tuple[LazyScene, Scene]:
     """The card's rasters opened lazily and a Scene with its real label maps and shape-only cube stubs.
 
-    Label files get read_card's checks (one grid and CRS with the rasters, class range, disjoint train/test
-    maps, class names from the card or the ROI files); the cubes are checked while they are read.
+    The label files are read by card_load.read_card_labels, the one reader of a card's labels (one grid and CRS
+    with the rasters, class names from the card or the ROI files, display names mapped), and get check_scene's
+    checks as in read_card (class range, disjoint train/test maps); the cubes are checked while they are read.
     """
     lazy = open_card_lazily(path, lidar_channels=lidar_channels, require_hsi=require_hsi)
-    from mmlgnet.data.io.readers import read_labels
-
     card, stub = lazy.card, lazy.stub
-    c = CardErrors(card.card)
-    grid = Grid(c)
+    grid = Grid(CardErrors(card.card))
     grid.add("lidar", card.lidar[0].path, (stub.height, stub.width), stub.crs, stub.transform)
-    maps: dict[str, np.ndarray] = {}
-    roi: dict[str, tuple[str, ...]] = {}
-    sources: dict[str, Path] = dict(stub.sources)
-    for key in ("labels", "train", "test"):
-        ref = getattr(card, key)
-        if ref is None:
-            continue
-        try:
-            labels, names, raster = read_labels(ref.path, key=ref.key, shape=(stub.height, stub.width))
-        except DataError as e:
-            raise named(c, key, e) from None
-        grid.add(key, ref.path, labels.shape, raster.crs if raster else None, raster.transform if raster else None)
-        maps[key], sources[key] = labels, ref.path
-        if names:
-            roi[key] = tuple(names)
-    train, test = maps.get("train"), maps.get("test")
-    if "labels" in maps:
-        labels = maps["labels"]  # (H, W) int64
-    else:  # parse_card asked for both maps when labels: is absent
-        assert train is not None and test is not None
-        labels = np.where(train > 0, train, test)
-        sources["labels"] = sources["train"]
-    top = int(max(int(m.max()) for m in maps.values())) if maps else 0
-    names = class_names(c, card, roi, top)
-    scene = dataclasses.replace(stub, labels=labels, train_map=train, test_map=test, class_names=names,
-                                sources=sources)
+    read = read_card_labels(grid, card)
+    sources: dict[str, Path] = {**stub.sources, **read.sources}
+    scene = dataclasses.replace(stub, labels=read.labels, train_map=read.train, test_map=read.test,
+                                class_names=read.class_names, sources=sources)
     one = np.broadcast_to(np.zeros(1, dtype=np.float32), (stub.height, stub.width, 1))  # no (H, W, C) temporaries
     check_scene(dataclasses.replace(scene, hsi=None, lidar=one), sources, None, None)
     return lazy, scene
