@@ -13,6 +13,10 @@ Linear (MMLGNet's projection) and scores them against the class-prompt embedding
 method `auxiliary_loss() -> Tensor` (a 0-dim loss of the latest forward, e.g. EndNet's reconstruction
 error), added to the training loss of every step.
 
+A class path that does not import as a torch.nn.Module class (module missing, attribute missing, not a
+Module) is refused before LightningCLI parses (`check_network_option`, called by mmlgnet.cli.main): one line
+`--model.network.class_path X: <what failed> (<fix>)`, exit 2, for the command line and config files alike.
+
 With no `--model.network` the package builds MMLGNet itself from the `--model.hsi_encoder` ... options
 (mmlgnet.models.mmlgnet.MMLGNet: encoders + fusion + projection), exactly as before the contract existed.
 """
@@ -21,7 +25,9 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
@@ -157,3 +163,139 @@ def vision_side(factory: NetworkFactory, *, head: str, hsi_bands: int, lidar_ban
 def auxiliary_loss(net: nn.Module) -> Tensor | None:
     """The auxiliary loss of a ProjectedNetwork's network (None for MMLGNet and networks without one)."""
     return net.auxiliary_loss() if isinstance(net, ProjectedNetwork) else None
+
+
+class NetworkImportError(NetworkContractError):
+    """A `--model.network.class_path` that names no importable torch.nn.Module class."""
+
+
+#: The subcommands of `python -m mmlgnet` (a top-level `--config` file holds their options under these keys).
+_SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
+
+def check_class_path(class_path: str, given_in: str = "") -> type[nn.Module]:
+    """The class `class_path` ('package.module.Class') names, imported; NetworkImportError otherwise.
+
+    One line: `--model.network.class_path <path>: <what failed> (<fix>)`. `given_in` (e.g. "set in
+    configs/x.yaml") is added to the fix, so a class path from a config file names that file.
+    """
+    import importlib
+
+    def fail(what: str, fix: str) -> NetworkImportError:
+        return NetworkImportError(f"--model.network.class_path {class_path}: {what} "
+                                  f"({f'{given_in}; ' if given_in else ''}{fix})")
+
+    module_name, _, attr = class_path.rpartition(".")
+    if not module_name or not attr or not all(p.isidentifier() for p in class_path.split(".")):
+        raise fail("not a dotted path module.Class", "give the module's import path and the class name, e.g. "
+                   "mypkg.mynet.MyNet")
+    top = module_name.partition(".")[0]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        missing = e.name or ""
+        if missing == top:
+            raise fail(f"no module named {missing!r}", f"is {top} on PYTHONPATH? Run from the folder that holds "
+                       f"{top}, or `export PYTHONPATH=/path/to/that/folder`; check the spelling") from None
+        if missing and (module_name == missing or module_name.startswith(missing + ".")):
+            parent = sys.modules.get(missing.rpartition(".")[0])
+            at = getattr(parent, "__file__", None) or list(getattr(parent, "__path__", []))
+            raise fail(f"no module named {missing!r}", f"{missing.rpartition('.')[0]} was found at {at}: check "
+                       "the module path's spelling") from None
+        raise fail(f"importing {module_name} failed: it imports {missing or str(e)!r}, which is not installed",
+                   f"install {missing or 'it'} or fix that import") from None
+    except Exception as e:  # a SyntaxError or any failure while the user's module runs
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise fail(f"importing {module_name} failed ({type(e).__name__}: {first})",
+                   "fix that module; MMLGNET_DEBUG=1 shows the traceback") from None
+    target = getattr(module, attr, None)
+    if target is None:
+        found = sorted(n for n, v in vars(module).items()
+                       if inspect.isclass(v) and issubclass(v, nn.Module) and v.__module__ == module.__name__)
+        raise fail(f"module {module_name} has no attribute {attr}",
+                   f"its torch.nn.Module classes: {', '.join(found)}" if found
+                   else f"it defines no torch.nn.Module class; check the class name and module {module_name}")
+    if not inspect.isclass(target) or not issubclass(target, nn.Module):
+        kind = "a class" if inspect.isclass(target) else f"a {type(target).__name__}"
+        raise fail(f"{kind}, not a torch.nn.Module subclass", "the network contract needs a torch.nn.Module "
+                   "class whose constructor takes hsi_bands, lidar_bands, patch_size, out_dim")
+    return target
+
+
+def given_class_path(args: Sequence[str]) -> tuple[str, str] | None:
+    """The `model.network` class path the command line `args` of `python -m mmlgnet` set last, with where it was
+    given ("" for the command line, else "set in <file>"); None when none is set (or the last one is null).
+
+    Read: `--model.network.class_path X`, `--model.network X` (a class path, or a YAML/JSON mapping or file
+    with `class_path`), `--model FILE` (a model config) and `--config` / `-c FILE` at either level (also a YAML
+    string), with `--opt=value` forms; later ones win, as in jsonargparse. A config file's `model:` may itself be
+    a file name (read relative to that config's folder, then the working folder).
+    """
+    found: tuple[str, str] | None = None
+    sub = next((a for a in args if a in _SUBCOMMANDS), None)
+    tokens = list(args)
+    i = 0
+    while i < len(tokens):
+        key, eq, value = tokens[i].partition("=")
+        if not eq:
+            value = tokens[i + 1] if i + 1 < len(tokens) else ""
+        step = 1 if eq else 2
+        if key in ("--config", "-c"):
+            data, where = _load(value, Path.cwd())
+            if isinstance(data, Mapping) and sub in data and isinstance(data[sub], Mapping):
+                data = data[sub]  # a top-level config: the subcommand's options under its name
+            found = _from_model(data.get("model") if isinstance(data, Mapping) else None, where, found)
+        elif key == "--model":
+            data, where = _load(value, Path.cwd())
+            found = _from_model(data, where, found)
+        elif key == "--model.network":
+            found = _from_network(_load(value, Path.cwd())[0], "", found)
+        elif key == "--model.network.class_path":
+            found = (value, "")
+        else:
+            step = 1
+        i += step
+    return found if found and found[0] else None
+
+
+def _load(value: str, base: Path) -> tuple[Any, str]:
+    """A config value as jsonargparse reads it: an existing file's YAML (where = "set in <file>"), else the text
+    as YAML (a mapping given inline), else the plain string."""
+    import yaml
+
+    path = Path(value) if Path(value).is_absolute() else base / value
+    try:
+        if value and path.is_file():
+            return yaml.safe_load(path.read_text()), f"set in {value if base == Path.cwd() else path}"
+        return yaml.safe_load(value), ""
+    except (OSError, yaml.YAMLError):
+        return value, ""
+
+
+def _from_model(model: Any, where: str, found: tuple[str, str] | None) -> tuple[str, str] | None:
+    """`model:` of a config: a mapping holding `network`, or the name of a model config file."""
+    if isinstance(model, str):
+        base = Path(where.removeprefix("set in ")).parent if where else Path.cwd()
+        model, where = _load(model, base) if (base / model).is_file() else _load(model, Path.cwd())
+    if isinstance(model, Mapping) and "network" in model:
+        return _from_network(model["network"], where, found)
+    return found
+
+
+def _from_network(network: Any, where: str, found: tuple[str, str] | None) -> tuple[str, str] | None:
+    if network is None:
+        return ("", where)  # `network: null`: back to the default MMLGNet
+    if isinstance(network, str):
+        return (network, where)
+    if isinstance(network, Mapping) and isinstance(network.get("class_path"), str):
+        return (network["class_path"], where)
+    return found  # only init_args: the class path stays
+
+
+def check_network_option(args: Sequence[str]) -> None:
+    """Before LightningCLI parses `args`: the class path of `--model.network` (command line or config file) must
+    import as a torch.nn.Module class, else one NetworkImportError line (jsonargparse would print a
+    multi-line union dump instead)."""
+    given = given_class_path(args)
+    if given is not None and "." in given[0]:  # a bare name is jsonargparse's to resolve (an imported subclass)
+        check_class_path(*given)

@@ -141,13 +141,6 @@ def test_contract_violation_through_the_cli_is_one_user_error(user_modules: Path
     assert "\n" not in console.error_message(err)
 
 
-def test_class_not_importable_is_refused_at_parse_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as info:
-        main(["fit", *_base(tmp_path), "--model.network.class_path", "no_such_package.Net"])
-    assert info.value.code == 2
-    assert "model.network" in capsys.readouterr().err
-
-
 def test_auxiliary_loss_is_added_to_the_training_loss() -> None:
     class WithAux(nn.Module):
         def __init__(self, hsi_bands: int, lidar_bands: int, patch_size: int, out_dim: int) -> None:
