@@ -3,13 +3,15 @@
 
 - `CardErrors`: every message names the card, the key and the fix; `named` prefixes a reader's DataError so;
 - `Grid`: one pixel grid, CRS and geotransform for every file of the card;
-- `class_names`: the card's names or the ROI files' (which must agree), one per label value 1..top;
+- `class_names`: the card's names or the ROI files' (which must agree), or the ROI names mapped to the card's
+  display names (`display_names`), one per label value 1..top; `check_descriptions`: class_descriptions keys;
 - `card_palette`: the card's colours, else the ROI files';
 - `nodata_source`: the nodata value in force and where it was declared; `nan_tagged`: a file declaring NaN missing.
 """
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +25,8 @@ from mmlgnet.data.scenes.nodata_source import NodataSource
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["CardErrors", "Grid", "card_palette", "class_names", "named", "nan_tagged", "nodata_source", "roi_labels"]
+__all__ = ["CardErrors", "Grid", "card_palette", "check_descriptions", "class_names", "display_names", "named",
+           "nan_tagged", "nodata_source", "roi_labels"]
 
 
 def _same_crs(a: str, b: str) -> bool:
@@ -108,16 +111,34 @@ def named(c: CardErrors, key: str, e: DataError) -> DataError:
 
 def class_names(c: CardErrors, card: SceneCard, from_files: dict[str, tuple[str, ...]], top: int,
                 missing: str = "the label files carry no class names") -> tuple[str, ...]:
-    """The card's class names, or those of the ROI files (which must agree with each other and the card).
+    """The scene's class names, one per label value 1..top: the card's list, the ROI files' names (which must
+    agree with each other and the card's list), or the ROI names mapped to the card's display names
+    (`class_names:` as a mapping, one to one: display_names). The card's class_descriptions must be keyed by
+    the names returned (check_descriptions): every way of reading a card calls this, so they all get it.
 
     `from_files`: label key -> the ROI names of that file; `top`: the highest label value read (0: none read,
     as for a lazily opened card whose label rasters stay unread). `missing` says why names are needed.
     """
+    if card.display_names is not None:
+        names = display_names(c, card.display_names, from_files)
+    else:
+        names = _listed_names(c, card, from_files, missing, top)
+    if top > len(names):
+        raise c.error("class_names", f"{len(names)} names but the labels go up to {top}",
+                      f"List one name per label value 1..{top} (label k is class_names[k-1]), or fix the label file.")
+    check_descriptions(c, card, names)
+    return names
+
+
+def _listed_names(c: CardErrors, card: SceneCard, from_files: dict[str, tuple[str, ...]], missing: str,
+                  top: int) -> tuple[str, ...]:
+    """The card's class_names list (which the ROI files' names must start with), else the ROI files' names."""
     for key, roi in from_files.items():
         if card.class_names is not None and tuple(card.class_names[:len(roi)]) != roi:
             raise c.error("class_names", f"the card lists {list(card.class_names)} but the ROI names in the "
                           f"{key!r} file are {list(roi)}", "Make the card's class_names follow the ROI order and "
-                          "names, or drop class_names from the card to use the ROI names.")
+                          "names, map the ROI names to yours (`class_names: {ROI name: your name, ...}`), or drop "
+                          "class_names from the card to use the ROI names.")
     distinct = set(from_files.values())
     if card.class_names is None and len(distinct) > 1:
         raise c.error("class_names", f"the ROI files name different classes: {from_files}",
@@ -126,11 +147,53 @@ def class_names(c: CardErrors, card: SceneCard, from_files: dict[str, tuple[str,
     if chosen is None:
         raise c.error("class_names", f"missing ({missing})",
                       f"List the {f'{top} ' if top else ''}class names in label order: `class_names: [...]`.")
-    names: tuple[str, ...] = chosen
-    if top > len(names):
-        raise c.error("class_names", f"{len(names)} names but the labels go up to {top}",
-                      f"List one name per label value 1..{top} (label k is class_names[k-1]), or fix the label file.")
-    return tuple(names)
+    return tuple(chosen)
+
+
+def display_names(c: CardErrors, mapping: dict[str, str], from_files: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """The display names of the ROIs in ROI (= label) order, from the card's mapping ROI name -> display name.
+
+    One to one: every ROI file names the same ROIs in the same order (ROI k is label k in each), the ROI names
+    are distinct, every ROI name is mapped and every mapped name is a ROI name (cards.parse_card has checked that
+    no two ROI names share a display name and that no ROI name is mapped twice).
+    """
+    if not from_files:
+        raise c.error("class_names", "a mapping ROI name -> display name, but the ENVI ROI label files name no ROI",
+                      "Export the ROIs again from ENVI, or give class_names as a list in label order.")
+    if len(set(from_files.values())) > 1:
+        listed = "; ".join(f"{key!r}: {list(roi)}" for key, roi in from_files.items())
+        raise c.error("class_names", f"the ROI files name different ROIs or the same in another order ({listed})",
+                      "Export the ROI files with the same ROIs in the same order (ROI k is label k in each file).")
+    key, roi = next(iter(from_files.items()))
+    files = " and ".join(repr(k) for k in from_files)
+    twice = sorted({n for n in roi if roi.count(n) > 1})
+    if twice:
+        raise c.error("class_names", f"the ROI file(s) {files} name the ROI(s) {twice} more than once, so a mapping "
+                      "by ROI name cannot tell them apart", "Rename the ROIs in ENVI so each name is unique, or give "
+                      "class_names as a list in label order.")
+    unmapped = [n for n in roi if n not in mapping]
+    unknown = [n for n in mapping if n not in roi]
+    if unmapped or unknown:
+        problems = ([f"the ROI name(s) {unmapped} of the {files} file(s) are not mapped"] if unmapped else []) + (
+            [f"{unknown} {'is' if len(unknown) == 1 else 'are'} not ROI name(s) of the {files} file(s)"]
+            if unknown else [])
+        near = [f"{u!r} -> {m[0]!r}" for u in unknown if (m := difflib.get_close_matches(u, unmapped, n=1))]
+        hint = f" (misspelt? {', '.join(near)})" if near else ""
+        raise c.error("class_names", " and ".join(problems) + hint,
+                      f"Map every ROI name exactly once, spelt as in the files: {list(roi)}.")
+    return tuple(mapping[n] for n in roi)
+
+
+def check_descriptions(c: CardErrors, card: SceneCard, names: tuple[str, ...]) -> None:
+    """Refuse class_descriptions keyed by a name that is not a class of the scene (e.g. a ROI name where the card
+    maps ROI names to display names: the descriptions are keyed by the display names)."""
+    unknown = sorted(set(card.class_descriptions or {}) - set(names))
+    if not unknown:
+        return
+    renamed = {n: card.display_names[n] for n in unknown if card.display_names and n in card.display_names}
+    hint = (f" Key them by the display names class_names maps the ROI names to: "
+            f"{', '.join(f'{k} -> {v}' for k, v in renamed.items())}.") if renamed else ""
+    raise c.error("class_descriptions", f"unknown class(es) {unknown}", f"Use names from {list(names)}.{hint}")
 
 
 def roi_labels(c: CardErrors, card: SceneCard) -> tuple[dict[str, tuple[str, ...]], int]:

@@ -50,8 +50,9 @@ class CardLabels:
 
 def read_card_labels(grid: Grid, card: SceneCard) -> CardLabels:
     """Read the card's label files (labels, train, test) on the grid of its rasters, and its class names
-    (card_checks.class_names: the card's or the ROI files', one per label value). Used by read_card; the
-    windowed path (mmlgnet.data.sampling.labelled) reads the same files the same way."""
+    (card_checks.class_names: the card's list, the ROI files' names, or those mapped to the card's display names;
+    one per label value). The one reader of a card's labels: read_card and the windowed path
+    (mmlgnet.data.sampling.labelled.open_labelled_card) both call it."""
     from mmlgnet.data.io.readers import read_labels
 
     maps: dict[str, np.ndarray] = {}
@@ -116,10 +117,6 @@ def read_card(card: SceneCard, require_hsi: bool = True) -> Scene:
     labels, train, test, names = read.labels, read.train, read.test, read.class_names
     sources.update(read.sources)
     palette = card_palette(c, card, len(names))
-    if card.class_descriptions:
-        unknown = sorted(set(card.class_descriptions) - set(names))
-        if unknown:
-            raise c.error("class_descriptions", f"unknown class(es) {unknown}", f"Use names from {list(names)}.")
     wl = None
     if card.wavelengths_nm is not None:
         if hsi is not None and len(card.wavelengths_nm) != hsi.shape[2]:

@@ -58,7 +58,8 @@ class SceneCard:
     labels: RasterRef | None = None
     train: RasterRef | None = None
     test: RasterRef | None = None
-    class_names: tuple[str, ...] | None = None
+    class_names: tuple[str, ...] | None = None  # `class_names:` as a list: label k is class_names[k-1]
+    display_names: dict[str, str] | None = None  # `class_names:` as a mapping: ROI name -> display name
     nodata: float | None = None
     palette: tuple[tuple[int, int, int], ...] = ()
     class_descriptions: dict[str, tuple[str, ...]] | None = None
@@ -87,6 +88,52 @@ def _raster(c: CardErrors, key: str, value: Any) -> RasterRef:
     return RasterRef(path, None if k is None else str(k), None if bands is None else tuple(bands))
 
 
+def _refuse_repeated_keys(c: CardErrors, node: yaml.Node | None, path: tuple[str, ...] = ()) -> None:
+    """Refuse a key given twice in one mapping of the card (YAML would silently keep the last one): e.g. a ROI
+    name mapped twice in `class_names`, or two `hsi:` lines."""
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _refuse_repeated_keys(c, item, path)
+    if not isinstance(node, yaml.MappingNode):
+        return
+    seen: dict[str, int] = {}
+    for key_node, value_node in node.value:
+        key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else None
+        if key is not None and key != "<<":
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                where = f"{key!r} is given" if path else "given"
+                raise c.error(path[0] if path else key, f"{where} twice (lines {seen[key]} and {line})",
+                              "Give each key once: YAML would silently keep only the last.")
+            seen[key] = line
+        _refuse_repeated_keys(c, value_node, (*path, key or "?"))
+
+
+def _display_names(c: CardErrors, names: dict[Any, Any], out: dict[str, Any]) -> dict[str, str]:
+    """`class_names:` as a mapping ROI name -> display name, checked: strings, one display name per ROI, and a
+    label file that is ENVI ROI text (whose ROI names the keys must be: card_checks.class_names checks them)."""
+    fix = "Write e.g. `class_names: {grass_healthy: Healthy grass, tree: Trees}` (ROI name: display name)."
+    if not names:
+        raise c.error("class_names", "an empty mapping", fix)
+    bad = {k: v for k, v in names.items() if not (isinstance(k, str) and k and isinstance(v, str) and v)}
+    if bad:
+        raise c.error("class_names", f"expected a mapping ROI name -> display name, both non-empty text, got {bad!r}",
+                      f"{fix} Quote a name YAML would read as a number or boolean (e.g. '1': Water).")
+    by_display: dict[str, list[str]] = {}
+    for roi, shown in names.items():
+        by_display.setdefault(shown, []).append(roi)
+    shared = {shown: rois for shown, rois in by_display.items() if len(rois) > 1}
+    if shared:
+        which = "; ".join(f"ROI names {rois} all map to {shown!r}" for shown, rois in shared.items())
+        raise c.error("class_names", which, "Give each ROI its own display name (one class per ROI), or merge "
+                      "the ROIs into one in ENVI.")
+    if not any(ref.path.suffix.lower() == ".txt" for k in ("labels", "train", "test") if (ref := out.get(k))):
+        raise c.error("class_names", "a mapping ROI name -> display name, but no label file (labels, train, test) "
+                      "is an ENVI ROI text file (.txt) whose ROI names it could map",
+                      "Give class_names as a list in label order: `class_names: [Trees, Grass, Road]`.")
+    return dict(names)
+
+
 def parse_card(path: str | Path) -> SceneCard:
     """Read and type-check a card (no raster is read here); DataError naming the card and key otherwise."""
     path = Path(path).expanduser().resolve()
@@ -95,7 +142,9 @@ def parse_card(path: str | Path) -> SceneCard:
         raise DataError(f"Scene card {path} does not exist (option --data.scene): give the path of a YAML card "
                         f"or a catalogue scene name (trento, muufl, houston2013, synthetic).")
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text()
+        _refuse_repeated_keys(c, yaml.compose(text, Loader=yaml.SafeLoader))
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise DataError(f"Scene card {path} is not valid YAML ({e}). Fix the syntax.") from None
     if not isinstance(raw, dict):
@@ -120,10 +169,13 @@ def parse_card(path: str | Path) -> SceneCard:
         **{k: _raster(c, k, raw[k]) for k in ("hsi", "labels", "train", "test") if raw.get(k) is not None},
     }
     names = raw.get("class_names")
-    if names is not None:
+    if isinstance(names, dict):
+        out["display_names"] = _display_names(c, names, out)
+    elif names is not None:
         if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
             raise c.error("class_names", f"expected a non-empty list of names, got {names!r}",
-                          "Write e.g. `class_names: [Trees, Grass, Road]` (label k is class_names[k-1]).")
+                          "Write e.g. `class_names: [Trees, Grass, Road]` (label k is class_names[k-1]), or, with "
+                          "ENVI ROI label files, a mapping ROI name -> display name.")
         if len(set(names)) != len(names):
             raise c.error("class_names", "duplicate names", "Give each class a distinct name.")
         out["class_names"] = tuple(names)

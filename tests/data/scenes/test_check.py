@@ -81,7 +81,9 @@ def test_bad_card_exits_2_with_one_error_line(tmp_path):
     assert err.count("\n") == 1 and err.startswith("error: ") and "class_nmes" in err and str(card) in err
     assert "Traceback" not in err
     (tmp_path / "s" / "dsm.tif").unlink()
-    card.write_text(card.read_text().replace("class_nmes", "class_names"))
+    raw = yaml.safe_load(card.read_text())
+    del raw["class_nmes"]  # the typo fixed (renaming it would give class_names twice: refused since issue 18)
+    card.write_text(yaml.safe_dump(raw))
     rc, _, err = _run([str(card)])
     assert rc == 2 and "dsm.tif" in err and err.count("\n") == 1
 

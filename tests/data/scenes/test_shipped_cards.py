@@ -32,6 +32,12 @@ def _files(raw: dict) -> list[str]:
     return out
 
 
+def _names(raw: dict) -> list[str]:
+    """The class names a card gives: its list, or the display names its ROI-name mapping gives."""
+    names = raw["class_names"]
+    return list(names.values()) if isinstance(names, dict) else list(names)
+
+
 def test_there_are_cards():
     assert {p.name for p in CARDS} >= {"houston2013_contest.yaml", "trento_split.yaml", "augsburg_hs_dsm.yaml"}
 
@@ -40,7 +46,9 @@ def test_there_are_cards():
 def test_card_keys_and_sha256_cover_every_file(card):
     raw = yaml.safe_load(card.read_text())
     assert set(raw) <= set(CARD_KEYS), set(raw) - set(CARD_KEYS)
-    assert len(raw["class_names"]) == len(raw["palette"]) == len(set(raw["class_names"]))
+    names = _names(raw)
+    assert len(names) == len(raw["palette"]) == len(set(names))
+    assert set(raw.get("class_descriptions") or {}) <= set(names)  # keyed by the class (display) names
     if "sha256" in raw:
         assert set(raw["sha256"]) == set(_files(raw))
         assert all(len(d) == 64 and int(d, 16) >= 0 for d in raw["sha256"].values())
@@ -63,7 +71,10 @@ def test_card_parses_and_a_missing_file_is_named(card, tmp_path):
     for f in files:
         (tmp_path / f).write_bytes(b"")
     parsed = parse_card(copy)  # cards.py's own parser: no unknown key, every entry well-typed
-    assert parsed.class_names == tuple(raw["class_names"])
+    if isinstance(raw["class_names"], dict):
+        assert parsed.display_names == raw["class_names"] and parsed.class_names is None
+    else:
+        assert parsed.class_names == tuple(raw["class_names"])
     for f in files:
         (tmp_path / f).unlink()
         with pytest.raises(DataError, match=re.escape(str(tmp_path / f))):
@@ -100,7 +111,10 @@ def test_houston_contest_test_rois_match_the_card_and_tslabel():
     raw = yaml.safe_load((SCENES / "houston2013_contest.yaml").read_text())
     assert raw["test"] == VA
     rois = parse_envi_roi(HOUSTON / VA, shape=(349, 1905))
-    assert rois.names == tuple(raw["class_names"])
+    assert set(raw["class_names"]) == set(rois.names)  # the card maps every ROI name of the file
+    from mmlgnet.data.scenes.catalog import SPECS
+
+    assert tuple(raw["class_names"][n] for n in rois.names) == SPECS["houston2013"].class_names  # published names
     ts = read_mat(HOUSTON / "TSLabel.mat", "TSLabel")
     np.testing.assert_array_equal(rois.labels, ts)
     expected = (1053, 1064, 505, 1056, 1056, 143, 1072, 1053, 1059, 1036, 1054, 1041, 285, 247, 473)  # DATASETS.md
