@@ -11,6 +11,11 @@ W&B project/name/tags, and `trainer.default_root_dir`), progress bar and model s
 (`predict_after_fit`, `predict_writer`). The seeds (`seed_everything`, `data.split_seed`) are set by the runner
 per seed: the fingerprint holds `"<seed>"` there, so all seeds of one row share one fingerprint (a seed fixed by
 an extra override keeps its value).
+
+A user's network (`--model.network.class_path` outside `mmlgnet`, e.g. from a --variants-file entry) decides the
+numbers through its source, which the config does not hold: the fingerprint adds the sha256 of every `.py` file
+of the network's top-level package (for a lone module, of that module's file), so an edit reruns the variant
+(`network_source`). The package's own networks are covered by mmlgnet's version instead, as all of its code is.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import inspect
 import io
 import json
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from contextlib import redirect_stderr, redirect_stdout
@@ -31,7 +38,7 @@ import yaml
 
 import mmlgnet
 from mmlgnet.data.io.download import sha256sum
-from mmlgnet.errors import ConfigError
+from mmlgnet.errors import ConfigError, UserError
 
 #: Config keys that cannot change a run's numbers, with the reason (documented in the README).
 EXCLUDED: dict[str, str] = {
@@ -87,6 +94,8 @@ def resolved_config(cli_args: Sequence[str], what: str = "") -> dict[str, Any]:
             main([*cli_args, "--print_config"])
     except SystemExit as e:
         code = e.code
+    except UserError as e:  # refused before parsing (e.g. a --model.network.class_path that does not import)
+        raise ConfigError(f"{what or 'a run'}: {e}") from None
     if code not in (0, None):
         tail = "\n".join(err.getvalue().strip().splitlines()[-4:])
         raise ConfigError(f"The options of {what or 'a run'} do not parse (exit code {code}): {tail}\n"
@@ -106,9 +115,10 @@ class Fingerprinter:
 
     def __call__(self, cli_args: Sequence[str], what: str = "") -> Fingerprint:
         """`cli_args` must set the seeds to SENTINEL_SEED (the plan does): they become SEED_PLACEHOLDER."""
-        return self.of_config(resolved_config(cli_args, what))
+        return self.of_config(resolved_config(cli_args, what), what)
 
-    def of_config(self, cfg: dict[str, Any]) -> Fingerprint:
+    def of_config(self, cfg: dict[str, Any], what: str = "") -> Fingerprint:
+        """`what` (the setting / variant) names the run in errors."""
         payload = {
             "config": normalise(cfg),
             "data": self.data_identity(cfg),
@@ -116,6 +126,9 @@ class Fingerprinter:
             "versions": versions(),
             "build": numeric_build(),
         }
+        source = network_source(cfg, what)
+        if source is not None:  # only for a user's network: every other fingerprint stays as it was
+            payload["network_source"] = source
         full = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
         return Fingerprint(full[:12], full, payload)
 
@@ -250,3 +263,41 @@ def _get(cfg: Any, dotted: str) -> Any:
     for part in dotted.split(".") if dotted else ():
         cfg = cfg.get(part) if isinstance(cfg, dict) else None
     return cfg
+
+
+def network_source(cfg: dict[str, Any], what: str = "") -> dict[str, Any] | None:
+    """{"class_path", "files": {path: sha256}} of a `model.network` outside mmlgnet; None for none or ours.
+
+    Covered: every `.py` file under the folder(s) of the class's top-level package (`mypkg/**.py` for
+    `mypkg.nets.MyNet`: the helper modules it imports from its own package too, an unrelated edit there
+    reruns it as well), or the one file of a top-level module (`mynet.py`). Not covered: code outside that
+    package (a sibling module it imports, installed libraries beyond those in `versions()`), files it reads
+    that are not `.py` (weights, JSON) and compiled extensions. A class path that does not import is a
+    ConfigError naming `what` (the run) and the class path.
+    """
+    from mmlgnet.training.network import check_class_path
+
+    net = _get(cfg, "model.network")
+    class_path = net.get("class_path") if isinstance(net, dict) else net
+    if not isinstance(class_path, str) or not class_path:
+        return None
+    try:
+        cls = check_class_path(class_path)
+    except UserError as e:
+        raise ConfigError(f"{what or 'a run'}: {e}") from None
+    top = cls.__module__.partition(".")[0]
+    if top == mmlgnet.__name__:
+        return None  # the package's own code: its version is in the fingerprint
+    module = sys.modules.get(top)
+    folders = [Path(p) for p in getattr(module, "__path__", ())]
+    if folders:
+        files = {f"{top}/{p.relative_to(folder).as_posix()}": p for folder in folders for p in folder.rglob("*.py")
+                 if not any(part.startswith(".") or part == "__pycache__" for part in p.relative_to(folder).parts)}
+    else:
+        source = inspect.getsourcefile(cls)
+        if source is None:
+            raise ConfigError(f"{what or 'a run'}: --model.network.class_path {class_path}: its source file cannot "
+                              "be found (defined in a compiled or interactive module), so results cannot be tied "
+                              "to its code; define the class in a .py file on PYTHONPATH.")
+        files = {Path(source).name: Path(source)}
+    return {"class_path": class_path, "files": {name: sha256sum(path) for name, path in sorted(files.items())}}
