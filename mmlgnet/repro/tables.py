@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from mmlgnet.atomic import write_bytes, write_json
+from mmlgnet.repro.compare.paired import markdown as paired_markdown
+from mmlgnet.repro.compare.paired import paired_rows
 from mmlgnet.repro.compare.table import comparison_rows
 from mmlgnet.repro.compare.table import markdown as comparison_markdown
 from mmlgnet.repro.group_tables import all_group_rows, in_group_tables, markdown
@@ -278,6 +280,7 @@ def write_tables(results: Path, header_lines: Sequence[str] = (), skipped: Seque
     hidden = in_group_tables(meta or {})
     found = {(g.setting, g.variant): g for g in every}
     group_rows = all_group_rows(meta or {}, found)
+    paired = paired_rows(meta or {}, found)  # the few-shot group's seed-by-seed differences
     labels = {**VARIANT_LABELS, **((meta or {}).get("labels") or {})}
     comparison = comparison_rows(meta or {}, found, results, labels)
     groups = [g for g in every if g.variant not in hidden]
@@ -293,7 +296,7 @@ def write_tables(results: Path, header_lines: Sequence[str] = (), skipped: Seque
     if deltas:
         md += ["## Ablation gaps in AA (points): ours vs the paper", "", _md(list(deltas[0]), [list(r.values()) for r in deltas]), ""]
         tex.append(_tex(list(deltas[0]), [list(r.values()) for r in deltas], "Ablation gaps in AA (points)"))
-    md += comparison_markdown(comparison) + markdown(group_rows)
+    md += comparison_markdown(comparison) + markdown(group_rows) + paired_markdown(paired)
     for setting in sorted({g.setting for g in groups}):
         header, rows = class_rows(groups, setting)
         g0 = next(g for g in groups if g.setting == setting)
@@ -318,6 +321,7 @@ def write_tables(results: Path, header_lines: Sequence[str] = (), skipped: Seque
         "tex": write_bytes(results / "tables.tex", "\n".join(tex).encode()),
         "json": write_json(results / "tables.json", {"meta": dict(meta or {}), "header": list(header_lines),
                                                       "rows": json_rows(every, labels), "groups": group_rows,
+                                                      "paired": paired,
                                                       "comparison": comparison,
                                                       "notes": notes,
                                                       "skipped": list(skipped)}),

@@ -6,6 +6,7 @@ real one once for the quick setting (the groups' overrides must parse, and ident
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from mmlgnet.data.scenes import catalog_load
+from mmlgnet.data.scenes.synthetic import make_synthetic_scene, write_scene_files
 from mmlgnet.errors import ConfigError
 from mmlgnet.repro import groups as groups_mod
 from mmlgnet.repro import reproduce
@@ -170,3 +173,128 @@ def test_group_tables_show_runs_aliases_absent_rows_and_open_vocab_scores(tmp_pa
     main = md.split("## OA / AA / κ")[1].split("##")[0]
     assert "text-minilm" not in main and "unseen-1" not in main and "MMLGNet (symmetric)" in main
     assert len(markdown(out["groups"])) > 8
+
+
+# ---- the few-shot groups (issue 18 item 1) ----
+
+MUUFL = Setting("muufl-20pc", "muufl", "per_class:20", (REPO / "configs" / "muufl.yaml",))
+NO_CUBE = "no hyperspectral cube: missing HSI.mat in data/trento"
+
+
+def lidar_only_data(scene: str, root: Path) -> tuple[bool, bool, str]:
+    return True, False, NO_CUBE
+
+
+def test_fewshot_groups_run_at_their_own_settings_on_lidar_only_where_no_cube_exists():
+    """Before: no `fewshot` group (KeyError), and every text-head variant without the cube was absent."""
+    opts = RunOptions(Path("results"), Path("data"))
+    p = make_plan([TRENTO, MUUFL], None, 3, "none", opts, lidar_only_data, fake_fingerprinter,  # type: ignore[arg-type]
+                  ("main", "fewshot", "fewshot-openvocab"))
+    by_setting: dict[str, list[str]] = {}
+    for r in p.runs:
+        by_setting.setdefault(r.setting.slug, []).append(r.variant.name)
+    fewshot = list(groups_mod.GROUPS["fewshot"])
+    assert list(by_setting) == ["trento", "muufl-20pc", "trento-fewshot-5pc", "trento-fewshot-20pc",
+                                "muufl-fewshot-5pc", "muufl-fewshot-20pc"]
+    assert by_setting["trento"] == ["lidar_only"] * 3  # main: the HSI variants stay absent, no few-shot variant
+    assert by_setting["trento-fewshot-5pc"] == [n for n in fewshot for _ in range(3)]
+    assert by_setting["trento-fewshot-20pc"] == [*by_setting["trento-fewshot-5pc"],
+                                                 *(f"fewshot-unseen-{k}" for k in range(1, 7) for _ in range(3))]
+    assert by_setting["muufl-fewshot-20pc"][-1] == "fewshot-unseen-11"  # MUUFL: 11 classes held out in turn
+    assert ("trento", "mmlgnet") in p.absent and not any(slug.endswith("pc") and "fewshot" in slug
+                                                          for slug, _ in p.absent)
+    for r in (r for r in p.runs if "fewshot" in r.setting.slug):
+        n = r.setting.slug.split("-")[-1].removesuffix("pc")
+        args = r.cli_args
+        assert args[args.index("--data.split") + 1] == f"per_class:{n}"
+        assert args[args.index("--data.split_seed") + 1] == str(r.seed) == args[args.index("--seed_everything") + 1]
+        assert r.overrides[-2:] == ("--model.modalities", "[lidar]")
+    assert f"trento-fewshot-5pc: hyperspectral input skipped, the few-shot variants run on LiDAR only ({NO_CUBE})" \
+        in p.skipped
+    ran = {r.variant.name: r.overrides for r in p.runs}
+    assert ran["fewshot-untrained"][:6] == groups_mod.MINILM_UNTRAINED and groups_mod.MINILM_UNTRAINED[-1] == "null"
+    assert ran["fewshot-minilm-descriptions"][:8] == (*groups_mod.MINILM, "--model.prompts", "descriptions")
+    assert ran["fewshot-unseen-4"][-4:-2] == ("--data.unseen_classes", "[4]")
+    assert p.groups["fewshot-openvocab"] == {"trento-fewshot-20pc": [f"fewshot-unseen-{k}" for k in range(1, 7)],
+                                             "muufl-fewshot-20pc": [f"fewshot-unseen-{k}" for k in range(1, 12)]}
+
+
+def test_fewshot_variants_use_the_cube_where_it_exists_and_only_the_asked_groups_get_settings():
+    p = plan([TRENTO], quick=False, groups=("fewshot",))
+    assert {r.setting.slug for r in p.runs} == {"trento-fewshot-5pc", "trento-fewshot-20pc"}
+    assert all("--model.modalities" not in r.overrides for r in p.runs) and not p.skipped
+    assert {r.setting.slug for r in plan([TRENTO], quick=False, groups=("main",)).runs} == {"trento"}
+    assert list(plan([QUICK], groups=("fewshot",)).groups["fewshot"]) == [
+        "synthetic-quick-fewshot-5pc", "synthetic-quick-fewshot-20pc"]
+
+
+def test_the_minilm_variants_load_the_trained_weights():
+    """Before: MINILM passed --model.text_pretrained null, i.e. a randomly initialised MiniLM: no language."""
+    assert groups_mod.MINILM[-2:] == ("--model.text_pretrained", "pretrained")
+    assert groups_mod.VARIANTS["text-minilm"].overrides == groups_mod.MINILM
+
+
+def test_fewshot_unseen_names_are_variants_and_out_of_range_ids_are_named():
+    assert groups_mod.variant("fewshot-unseen-3").overrides[-1] == "[3]"
+    with pytest.raises(ConfigError, match="no class 7 to hold out .* fewshot-unseen-1 .. fewshot-unseen-6"):
+        plan([TRENTO], quick=False, groups=("fewshot-openvocab",), variants=["fewshot-unseen-7"])
+    with pytest.raises(ConfigError, match="fewshot-unseen-2: not in the selected --groups fewshot; .*fewshot-openvocab"):
+        plan([TRENTO], quick=False, groups=("fewshot",), variants=["fewshot-unseen-2"])
+
+
+def test_fewshot_table_names_the_input_and_the_untrained_sentence_encoder(tmp_path):
+    p = plan([QUICK], groups=("fewshot",), variants=["fewshot-linear", "fewshot-untrained"])
+    with ResultsLock(tmp_path) as lock:
+        registry = Registry(tmp_path, lock)
+        for r in p.runs:
+            finish(registry, r, variant={"head": "text", "modalities": ["lidar"], "text_encoder":
+                                         "sentence_transformers", "text_model": "all-MiniLM-L6-v2",
+                                         "text_pretrained": None}, split={"name": r.setting.protocol})
+    write_tables(tmp_path, plan=p.fingerprints(), meta={"quick": True, **plan_layout(p)})
+    md = (tmp_path / "tables.md").read_text()
+    assert "| variant | input | text side | seeds | OA | AA | κ | fingerprint |" in md
+    assert "| text head, untrained MiniLM + templates | LiDAR | sentence_transformers all-MiniLM-L6-v2 (untrained) | 1 |" in md
+
+
+def _trento_without_cube(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tiny Trento in root/trento (its catalogue entry pins these files) without the hyperspectral cube."""
+    spec = catalog_load.SPECS["trento"]
+    fake = make_synthetic_scene(height=20, width=28, num_classes=len(spec.class_names), hsi_bands=spec.hsi_bands,
+                                lidar_bands=spec.lidar_bands, seed=1)
+    files = write_scene_files(fake, root / "trento", "split")
+    digest = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    layouts = {k: tuple(dataclasses.replace(f, sha256=digest.get(f.name, f.sha256)) for f in v)
+               for k, v in spec.layouts.items()}
+    monkeypatch.setitem(catalog_load.SPECS, "trento", dataclasses.replace(spec, height=20, width=28, layouts=layouts))
+    (root / "trento" / "HSI.mat").unlink()
+
+
+def test_dry_run_plans_the_fewshot_group_on_a_lidar_only_data_root(tmp_path, monkeypatch, capsys):
+    """The real CLI parser and data check on a fixture root: 2 settings × 5 variants × 2 seeds, LiDAR only."""
+    _trento_without_cube(tmp_path / "data", monkeypatch)
+    argv = ["--scenes", "trento", "houston2013", "--groups", "fewshot", "--seeds", "2", "--data-root",
+            str(tmp_path / "data"), "--results", str(tmp_path / "r"), "--no-wandb", "--dry-run"]
+    assert reproduce.main(argv) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if "would run" in line]
+    assert len(lines) == 20 and all("--model.modalities '[lidar]'" in line for line in lines)
+    assert sum("trento-fewshot-5pc/" in line and "--data.split per_class:5" in line for line in lines) == 10
+    assert "] trento-fewshot-20pc/fewshot-minilm-both/seed1: fingerprint" in out
+    assert "trento-fewshot-5pc: hyperspectral input skipped, the few-shot variants run on LiDAR only (no " \
+           "hyperspectral cube: missing HSI.mat" in out
+    assert "houston2013-fewshot-5pc: every variant skipped (missing" in out
+    assert "trento: every variant skipped" not in out  # the scene's own setting serves no asked group
+
+
+REAL = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (REAL / "trento").is_dir() or not (REAL / "muufl").is_dir(), reason="no shared real data")
+def test_dry_run_plans_the_fewshot_evidence_on_the_real_data(tmp_path, capsys):
+    argv = ["--scenes", "trento", "muufl", "--groups", "fewshot", "fewshot-openvocab", "--data-root", str(REAL),
+            "--results", str(tmp_path / "r"), "--no-wandb", "--maps", "none", "--dry-run"]
+    assert reproduce.main(argv) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "would run" in line]
+    assert len(lines) == 2 * 2 * 5 * 5 + (6 + 11) * 5  # scenes × shots × variants × seeds + held-out classes × seeds
+    assert all("--model.modalities '[lidar]'" in line for line in lines)  # no cube in the shared data
