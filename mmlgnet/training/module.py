@@ -22,7 +22,8 @@ from mmlgnet.text import coop
 from mmlgnet.text.embeddings import DEFAULT_TEMPLATES, class_text_embeddings
 from mmlgnet.text.prompts import prompts_for
 from mmlgnet.text.renamed import REMOVED, reject_removed_options
-from mmlgnet.training import checkpoints, open_vocab, runtime
+from mmlgnet.training import augment as augmentation
+from mmlgnet.training import checkpoints, open_vocab, optim, runtime
 from mmlgnet.training import network as network_contract
 from mmlgnet.training.losses import InfoNCELoss
 from mmlgnet.training.metrics import metric_key, scores_from_confusion
@@ -63,7 +64,18 @@ class MMLGNetModule(L.LightningModule):
             the text encoder) instead of the trained one; not saved in the checkpoint.
         embed_dim: MMLGNet's projection width for the linear head (the text head uses the text model's width);
             a `network` under the linear head has no projection (its features go to Linear(out_dim, K)).
-        lr, weight_decay, scheduler: AdamW, optionally cosine-annealed over trainer.max_epochs.
+        optimizer: `adamw` (default), `adam`, `nadam` or `sgd`: the torch optimiser, with `lr` and torch's own
+            defaults otherwise (betas (0.9, 0.999), eps 1e-8); momentum: SGD's momentum (0 for the others).
+        weight_decay: what the chosen torch optimiser means by it: DECOUPLED for AdamW (w ← w − lr·λ·w beside the
+            Adam step), COUPLED for adam/nadam/sgd (λ·w added to the gradient: the gradient of an L2 term in the
+            loss; c·Σw² in the loss (Keras l2(c)) is weight_decay 2c, c·Σw²/2 (TF c·l2_loss) is weight_decay c).
+        weight_decay_on: `weights` (default: parameters with > 1 dimension, no biases nor normalisation
+            scales/shifts) or `all` (every parameter); the text head's logit_scale is never decayed.
+        scheduler: `cosine` (annealed to 0 over trainer.max_epochs), `none`, or `step` (StepLR: lr·lr_gamma every
+            lr_step_size epochs); per epoch. All of these live in mmlgnet.training.optim.
+        augment: training batches only (never validation/test/predict): `none` (default), `flip`, `rot90`,
+            `dihedral`, `flip_or_rot90` or `two_branch`: one random flip/rotation per sample, the same for its HSI
+            and LiDAR patches, drawn from the run seed (mmlgnet.training.augment says each kind's distribution).
     """
 
     def __init__(
@@ -105,12 +117,23 @@ class MMLGNetModule(L.LightningModule):
         embed_dim: int = 512,
         lr: float = 1e-3,
         weight_decay: float = 1e-4,
-        scheduler: Literal["cosine", "none"] = "cosine",
+        scheduler: Literal["cosine", "none", "step"] = "cosine",
+        optimizer: Literal["adamw", "adam", "nadam", "sgd"] = "adamw",
+        momentum: float = 0.0,
+        weight_decay_on: Literal["weights", "all"] = "weights",
+        lr_step_size: int = 30,
+        lr_gamma: float = 0.5,
+        augment: augmentation.AugmentName = "none",
         clip_model: str | None = REMOVED,
         clip_pretrained: str | None = REMOVED,
     ) -> None:
         super().__init__()
         reject_removed_options(clip_model=clip_model, clip_pretrained=clip_pretrained)
+        optim.OptimOptions(optimizer, lr, weight_decay, weight_decay_on, momentum, scheduler, lr_step_size,
+                           lr_gamma).check()  # a ConfigError before anything is built
+        if augment not in augmentation.KINDS:
+            raise ConfigError(f"--model.augment {augment!r}: expected one of {list(augmentation.KINDS)}")
+        self.augment = str(augment)
         self.save_hyperparameters(ignore=["clip_model", "clip_pretrained", "predict_class_names"])  # predict-time
         if network is not None and head == "linear":  # the head classifies the network's features directly
             embed_dim = network_contract.feature_width(network, network_out_dim)
@@ -205,6 +228,11 @@ class MMLGNetModule(L.LightningModule):
         return self.head(v)  # (B, K)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        if self.augment != "none":  # training only: one flip/rotation per sample, the same for both modalities
+            seed = _global_seed()
+            generator = augmentation.step_generator(torch.initial_seed() if seed is None else seed,
+                                                    self.current_epoch, batch_idx, self.global_rank)
+            batch = augmentation.augment_batch(batch, ("hsi", "lidar"), self.augment, generator)
         logits, y = self.open_vocab.training_logits(self(batch), batch["target"])  # seen classes only
         bs = len(y)
         if self.criterion is None:
@@ -297,20 +325,12 @@ class MMLGNetModule(L.LightningModule):
 
     # ---- optimisation ----
     def configure_optimizers(self) -> Any:
-        decay: list[torch.nn.Parameter] = []
-        no_decay: list[torch.nn.Parameter] = []
-        for name, p in self.named_parameters():
-            if not p.requires_grad:
-                continue
-            (no_decay if p.ndim <= 1 or name.endswith("logit_scale") else decay).append(p)
-        opt = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": self.hparams["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=self.hparams["lr"],
-        )
-        if self.hparams["scheduler"] == "none":
+        """The optimiser and per-epoch schedule of the options (mmlgnet.training.optim)."""
+        options = optim.OptimOptions(**{k: self.hparams[k] for k in optim.OPTION_NAMES})  # hparams: lr_find may set lr
+        opt = optim.build_optimizer(self.named_parameters(), options.check())
+        sched = optim.build_scheduler(opt, options, int(self.trainer.max_epochs or 1))
+        if sched is None:
             return opt
-        epochs = max(1, int(self.trainer.max_epochs or 1))
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
 
     def configure_callbacks(self) -> list[Callback]:
