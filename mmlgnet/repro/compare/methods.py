@@ -1,9 +1,9 @@
 """The established HSI+LiDAR methods the `baselines` / `baselines-text` groups run, as plain data.
 
 Each method is a network of `mmlgnet.models.baselines` with its reference recipe in
-`configs/baselines/<name>.yaml` (patch size, optimiser settings, epochs, normalisation; each value marked
-"(reference)" or "(ours)"). `min_patch` is the smallest patch the network accepts: a `--common-patch` below it
-leaves the method out of the plan with the reason, instead of a failed run.
+`configs/baselines/<name>.yaml` (patch size, optimiser, weight decay, schedule, augmentation, epochs,
+normalisation; each value marked "(reference)" or "(ours)"). `min_patch` is the smallest patch the network
+accepts: a `--common-patch` below it leaves the method out of the plan with the reason, instead of a failed run.
 """
 
 from __future__ import annotations
