@@ -29,7 +29,7 @@ Trainable parameter counts (reference graph, `tf.trainable_variables()`, with th
 the LiDAR input width; BN moving statistics are not trainable, as PyTorch buffers are not parameters):
 Trento (63, 1, K=6) 88,710; MUUFL (64, 2, 11) 89,101; Houston 2013 (144, 1, 15) 91,968 — decoders included
 (22,816 / 22,850 / 24,193 of them). With the official 21 attribute-profile LiDAR features Houston would be
-92,628. test_endnet.py and reference_counts/ say how. With the reference's weights loaded, this network + a
+92,628. tests/models/baselines/test_contract.py and reference_counts/ say how. With the reference's weights loaded, this network + a
 Linear head reproduces the TF graph's logits and both reconstructions (inference mode, max abs difference
 1e-7; reference_counts/equiv_endnet.py).
 
@@ -62,7 +62,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mmlgnet.models.baselines.inputs import check_inputs
+from mmlgnet.models.baselines.inputs import check_inputs, check_ints
 
 _BN_EPS, _BN_MOMENTUM = 1e-3, 0.1  # tf.layers.batch_normalization(momentum=0.9, epsilon=1e-3)
 
@@ -97,10 +97,8 @@ class EndNet(nn.Module):
                  widths: Sequence[int] = (16, 32, 64, 128), joint_width: int = 128,
                  reconstruction: bool = True) -> None:
         super().__init__()
-        for name, value in (("hsi_bands", hsi_bands), ("lidar_bands", lidar_bands),
-                            ("patch_size", patch_size), ("out_dim", out_dim), ("joint_width", joint_width)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"EndNet: {name}={value!r}; expected a positive integer")
+        check_ints("EndNet", {"hsi_bands": hsi_bands, "lidar_bands": lidar_bands, "patch_size": patch_size,
+                              "out_dim": out_dim, "joint_width": joint_width})
         if len(widths) < 1 or any(not isinstance(w, int) or w < 1 for w in widths):
             raise ValueError(f"EndNet: widths={widths!r}; expected one or more positive integers")
         self.hsi_bands, self.lidar_bands = hsi_bands, lidar_bands

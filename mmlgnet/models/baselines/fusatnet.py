@@ -23,7 +23,7 @@ followed by `BatchNormalization`, i.e. conv → ReLU → BN, in that order):
 
 Trainable parameter counts (reference Keras model, `model.trainable_weights`; BN moving mean/variance are not
 trainable, as PyTorch buffers are not parameters): Trento (63, 1, K=6) 37,421,190; MUUFL (64, 2, 11)
-37,438,987; Houston 2013 (144, 1, 15) 38,083,599 — see test_fusatnet.py and reference_counts/.
+37,438,987; Houston 2013 (144, 1, 15) 38,083,599 — see tests/models/baselines/test_contract.py and reference_counts/.
 With the reference's weights loaded, this network + a Linear head reproduces the Keras model's softmax outputs
 (eval mode, max abs difference 7e-8; reference_counts/equiv_fusatnet.py).
 
@@ -52,7 +52,7 @@ from itertools import pairwise
 import torch
 from torch import nn
 
-from mmlgnet.models.baselines.inputs import check_inputs
+from mmlgnet.models.baselines.inputs import check_inputs, check_ints
 
 _BN_EPS, _BN_MOMENTUM = 1e-3, 0.01  # Keras BatchNormalization: epsilon 1e-3, moving average 0.99
 
@@ -126,16 +126,11 @@ class FusAtNet(nn.Module):
     def __init__(self, *, hsi_bands: int, lidar_bands: int, patch_size: int, out_dim: int,
                  channels: int = 256, mask_channels: int = 128, feature_channels: int = 1024) -> None:
         super().__init__()
-        for name, value in (("hsi_bands", hsi_bands), ("lidar_bands", lidar_bands), ("out_dim", out_dim),
-                            ("channels", channels), ("mask_channels", mask_channels),
-                            ("feature_channels", feature_channels)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"FusAtNet: {name}={value!r}; expected a positive integer")
-        minimum = self.reference_patch_size
-        if not isinstance(patch_size, int) or isinstance(patch_size, bool) or patch_size < minimum:
-            raise ValueError(f"FusAtNet: patch_size={patch_size!r}; expected an integer >= {minimum} (the "
-                             f"reference uses 11: its five valid 3x3 classifier convs and three 2x2 "
-                             f"max-pools need at least 11x11)")
+        check_ints("FusAtNet", {"hsi_bands": hsi_bands, "lidar_bands": lidar_bands, "out_dim": out_dim,
+                                "channels": channels, "mask_channels": mask_channels,
+                                "feature_channels": feature_channels, "patch_size": patch_size},
+                   {"patch_size": (self.reference_patch_size, "the reference uses 11: its five valid 3x3 classifier "
+                                   "convs and three 2x2 max-pools need at least 11x11")})
         self.hsi_bands, self.lidar_bands = hsi_bands, lidar_bands
         self.patch_size, self.out_dim = patch_size, out_dim
         c, feat = channels, feature_channels

@@ -1,4 +1,5 @@
-"""The input check every baseline network makes before its first layer (one owner for the message).
+"""The checks every baseline network makes (one owner for each message): its integer constructor arguments
+(`check_ints`) and its inputs before the first layer (`check_inputs`).
 
 A wrong shape inside a layer fails with a message about that layer's weights; checked here first, the user is told
 which tensor, its shape and the shape the constructor's `hsi_bands`, `lidar_bands` and `patch_size` ask for.
@@ -6,7 +7,22 @@ which tensor, its shape and the shape the constructor's `hsi_bands`, `lidar_band
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
+
+from mmlgnet.errors import is_int
+
+
+def check_ints(owner: str, values: Mapping[str, object],
+               minimum: Mapping[str, tuple[int, str]] | None = None) -> None:
+    """ValueError `<owner>: <name>=<value>; expected a positive integer` unless every value is an int (not a bool)
+    >= 1; `minimum` raises that bound for some names, with the reason (`expected an integer >= 9 (why)`)."""
+    for name, value in values.items():
+        low, why = (minimum or {}).get(name, (1, ""))
+        if not is_int(value) or value < low:
+            expected = "a positive integer" if low == 1 else f"an integer >= {low}"
+            raise ValueError(f"{owner}: {name}={value!r}; expected {expected}" + (f" ({why})" if why else ""))
 
 
 def check_inputs(owner: str, hsi: torch.Tensor, lidar: torch.Tensor, hsi_bands: int, lidar_bands: int,

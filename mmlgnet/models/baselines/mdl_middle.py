@@ -50,7 +50,7 @@ import math
 import torch
 from torch import nn
 
-from mmlgnet.models.baselines.inputs import check_inputs
+from mmlgnet.models.baselines.inputs import check_inputs, check_ints
 
 __all__ = ["MDLMiddleFusion"]
 
@@ -92,14 +92,8 @@ class MDLMiddleFusion(nn.Module):
 
     def __init__(self, *, hsi_bands: int, lidar_bands: int, patch_size: int, out_dim: int) -> None:
         super().__init__()
-        for name, value in (
-            ("hsi_bands", hsi_bands),
-            ("lidar_bands", lidar_bands),
-            ("patch_size", patch_size),
-            ("out_dim", out_dim),
-        ):
-            if value < 1:
-                raise ValueError(f"MDLMiddleFusion: {name} must be a positive integer, got {value}.")
+        check_ints("MDLMiddleFusion", {"hsi_bands": hsi_bands, "lidar_bands": lidar_bands, "patch_size": patch_size,
+                                       "out_dim": out_dim})
         self.hsi_bands, self.lidar_bands, self.patch_size, self.out_dim = (
             hsi_bands,
             lidar_bands,

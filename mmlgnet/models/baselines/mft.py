@@ -43,7 +43,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mmlgnet.models.baselines.inputs import check_inputs
+from mmlgnet.models.baselines.inputs import check_inputs, check_ints
 
 __all__ = ["MFT"]
 
@@ -147,22 +147,9 @@ class MFT(nn.Module):
         dropout: float = 0.1,
     ) -> None:
         super().__init__()
-        for name, value, minimum in (
-            ("hsi_bands", hsi_bands, 9),
-            ("lidar_bands", lidar_bands, 1),
-            ("patch_size", patch_size, 1),
-            ("out_dim", out_dim, 1),
-            ("hsi_tokens", hsi_tokens, 1),
-        ):
-            if value < minimum:
-                raise ValueError(
-                    f"MFT: {name} must be an integer >= {minimum}, got {value}"
-                    + (
-                        " (the 3-D convolution's spectral kernel spans 9 bands)."
-                        if name == "hsi_bands"
-                        else "."
-                    )
-                )
+        check_ints("MFT", {"hsi_bands": hsi_bands, "lidar_bands": lidar_bands, "patch_size": patch_size,
+                           "out_dim": out_dim, "hsi_tokens": hsi_tokens},
+                   {"hsi_bands": (9, "the 3-D convolution's spectral kernel spans 9 bands")})
         self.hsi_bands, self.lidar_bands, self.patch_size, self.out_dim = (
             hsi_bands,
             lidar_bands,

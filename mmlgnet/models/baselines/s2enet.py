@@ -27,7 +27,7 @@ Deliberate differences from the reference (every one):
      SAEM.W_z 544 + 64, SEEM.g 1,056, SEEM.W_z 1,056 + 64) that never receive a gradient. They are counted by
      the reference's ``parameters()`` but change nothing; keeping them would leave unused parameters (which
      DDP rejects). Hence params(this) + linear head == reference total − 3,312 (the reference's parameters
-     that take part in its forward pass). Tested in test_s2enet.py.
+     that take part in its forward pass). Tested in tests/models/baselines/test_contract.py.
   2. Head width. The reference's DeepHyperX pipeline builds its classifier with n_classes = K + 1 (class 0
      "Unclassified" has loss weight 0, an always-dead logit: +33 parameters); the package's head has K
      outputs. The reference totals in the test are for K outputs.
@@ -48,7 +48,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mmlgnet.models.baselines.inputs import check_inputs
+from mmlgnet.models.baselines.inputs import check_inputs, check_ints
 
 __all__ = ["S2ENet"]
 
@@ -111,14 +111,8 @@ class S2ENet(nn.Module):
 
     def __init__(self, *, hsi_bands: int, lidar_bands: int, patch_size: int, out_dim: int) -> None:
         super().__init__()
-        for name, value in (
-            ("hsi_bands", hsi_bands),
-            ("lidar_bands", lidar_bands),
-            ("patch_size", patch_size),
-            ("out_dim", out_dim),
-        ):
-            if value < 1:
-                raise ValueError(f"S2ENet: {name} must be a positive integer, got {value}.")
+        check_ints("S2ENet", {"hsi_bands": hsi_bands, "lidar_bands": lidar_bands, "patch_size": patch_size,
+                              "out_dim": out_dim})
         self.hsi_bands, self.lidar_bands, self.patch_size, self.out_dim = (
             hsi_bands,
             lidar_bands,

@@ -23,7 +23,7 @@ Architecture (P = patch, reference r = 5 → 11×11):
 
 Parameter counts (reference Keras fused model from `finetune_Net(trainable=True)`, `model.trainable_weights`;
 BN moving statistics are not trainable, as PyTorch buffers are not parameters): Trento (63, 1, K=6)
-4,743,302; MUUFL (64, 2, 11) 4,763,467; Houston 2013 (144, 1, 15) 5,613,327 — test_two_branch.py and
+4,743,302; MUUFL (64, 2, 11) 4,763,467; Houston 2013 (144, 1, 15) 5,613,327 — test_contract.py and
 reference_counts/ say how. With the reference's weights loaded, this network + a Linear head reproduces the
 Keras model's softmax outputs (eval mode, max abs difference 1.2e-7; reference_counts/equiv_two_branch.py).
 
@@ -60,7 +60,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from mmlgnet.models.baselines.inputs import check_inputs
+from mmlgnet.models.baselines.inputs import check_inputs, check_ints
 
 _BN_EPS, _BN_MOMENTUM = 1e-3, 0.01  # Keras BatchNormalization: epsilon 1e-3, moving average 0.99
 _SLOPE = 0.2                                  # every LeakyReLU(alpha=0.2) of the reference
@@ -104,13 +104,10 @@ class TwoBranchCNN(nn.Module):
                  spatial_widths: Sequence[int] = (256, 512), spectral_widths: Sequence[int] = (64, 128),
                  lidar_widths: Sequence[int] = (64, 128), fusion_dropout: float = 0.25) -> None:
         super().__init__()
-        for name, value in (("hsi_bands", hsi_bands), ("lidar_bands", lidar_bands),
-                            ("patch_size", patch_size), ("out_dim", out_dim)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"TwoBranchCNN: {name}={value!r}; expected a positive integer")
-        if hsi_bands < self.min_hsi_bands:
-            raise ValueError(f"TwoBranchCNN: hsi_bands={hsi_bands}; expected >= {self.min_hsi_bands} "
-                             f"(the spectral branch's valid conv1d k=11, k=3 and max-pool 2 need it)")
+        check_ints("TwoBranchCNN", {"hsi_bands": hsi_bands, "lidar_bands": lidar_bands, "patch_size": patch_size,
+                                    "out_dim": out_dim},
+                   {"hsi_bands": (self.min_hsi_bands, "the spectral branch's valid conv1d k=11, k=3 and max-pool 2 "
+                                  "need it")})
         for name, widths in (("spatial_widths", spatial_widths), ("spectral_widths", spectral_widths),
                              ("lidar_widths", lidar_widths)):
             if len(widths) != 2 or any(not isinstance(w, int) or w < 1 for w in widths):

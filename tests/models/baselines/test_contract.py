@@ -185,6 +185,16 @@ def test_out_dim_sets_the_feature_width(name: str) -> None:
     assert net(torch.rand(3, hsi, patch, patch), torch.rand(3, lidar, patch, patch)).shape == (3, 7)
 
 
+@pytest.mark.parametrize("value", [0, -3, True, 2.0, "4"])
+@pytest.mark.parametrize("name", METHODS)
+def test_an_integer_argument_that_is_not_a_positive_int_is_refused_in_one_wording(name: str, value: object) -> None:
+    """models.baselines.inputs.check_ints: the same rule and message for every baseline (a bool or a float is
+    refused too, as errors.is_int rules)."""
+    with pytest.raises(ValueError, match=rf"^{METHODS[name].cls.__name__}: out_dim={value!r}; expected a positive "
+                                         "integer$"):
+        METHODS[name].tiny(out_dim=value)  # type: ignore[arg-type]
+
+
 # (what is wrong, hsi shape, lidar shape, the tensor named, the bands its expected shape names) for H, L, P:
 WRONG = {
     "hsi bands": (lambda h, lb, p: ((2, h - 1, p, p), (2, lb, p, p)), "hsi"),

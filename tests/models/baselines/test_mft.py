@@ -26,5 +26,5 @@ def test_reference_count_equals_the_arithmetic(scene: str) -> None:
 
 
 def test_too_few_hsi_bands_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"MFT: hsi_bands must be an integer >= 9, got 8"):
+    with pytest.raises(ValueError, match=r"^MFT: hsi_bands=8; expected an integer >= 9 \(the 3-D convolution's spectral kernel spans 9 bands\)$"):
         MFT(hsi_bands=8, lidar_bands=1, patch_size=MFT_PATCH, out_dim=MFT.reference_out_dim)

@@ -27,5 +27,5 @@ def test_spectral_branch_reads_the_centre_pixel() -> None:
 
 
 def test_too_few_hsi_bands_for_the_spectral_branch_are_refused() -> None:
-    with pytest.raises(ValueError, match=r"TwoBranchCNN: hsi_bands=13; expected >= 14"):
+    with pytest.raises(ValueError, match=r"^TwoBranchCNN: hsi_bands=13; expected an integer >= 14 \(the spectral branch's"):
         TwoBranchCNN(hsi_bands=13, lidar_bands=1, patch_size=11, out_dim=4)
