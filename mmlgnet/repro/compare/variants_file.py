@@ -10,9 +10,10 @@ The file is a YAML list (or a mapping with a `variants:` list) of entries with f
       # ... or a mapping {model.network.class_path: mypkg.MyNet, model.head: linear}
       needs_hsi: true             # optional (default true): false runs it where only LiDAR is present
 
-A user variant is an ordinary Variant: the same fingerprint (the resolved config), reuse, locks, `--jobs` and
-SLURM. Structural mistakes are refused here, naming the file and the entry; overrides that do not parse are
-refused when the plan resolves them through the real CLI parser, before any run, naming the entry too.
+A user variant is an ordinary Variant: the same fingerprint (the resolved config; for a network of your own, also
+the sha256 of its source files: mmlgnet.repro.fingerprint.network_source), reuse, locks, `--jobs` and SLURM.
+Structural mistakes are refused here, naming the file and the entry; overrides that do not parse, or a network
+class path that does not import, are refused when the plan resolves them, before any run, naming the entry too.
 """
 
 from __future__ import annotations
