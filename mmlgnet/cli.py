@@ -22,7 +22,7 @@ from mmlgnet.tracking.wandb_logger import TestResultsLogger, WandbConfigSaver, f
 from mmlgnet.training import checkpoints, open_vocab
 from mmlgnet.training.layer_sync import AnyDeviceSyncBatchNormPlugin
 from mmlgnet.training.module import MMLGNetModule
-from mmlgnet.training.network import check_network_option
+from mmlgnet.training.network import check_network_option, check_saved_network
 from mmlgnet.training.runtime import add_threads_argument, apply_threads, restored_threads
 
 
@@ -110,6 +110,7 @@ class MMLGNetCLI(LightningCLI):
             raise checkpoints.untrained_error(sub, ckpt_path)
         self._data_state = ckpt.get(HSILidarDataModule.__qualname__) or None
         saved = ckpt.get("hyper_parameters") or {}
+        check_saved_network(saved, ckpt_path)  # its network class must import: one line, not jsonargparse's dump
         self._ckpt_scene = str(saved.get("scene_name") or "") or None
         if isinstance(args, dict) or hasattr(args, "as_dict"):
             explicit = parser.parse_object(args, defaults=False)

@@ -299,3 +299,13 @@ def check_network_option(args: Sequence[str]) -> None:
     given = given_class_path(args)
     if given is not None and "." in given[0]:  # a bare name is jsonargparse's to resolve (an imported subclass)
         check_class_path(*given)
+
+
+def check_saved_network(hyper_parameters: Mapping[str, Any], ckpt_path: object) -> None:
+    """The network class path a checkpoint's hyperparameters name (test/predict --ckpt_path) must import too:
+    one NetworkImportError line naming the checkpoint (jsonargparse would dump the union error while it reads
+    them)."""
+    network = hyper_parameters.get("network")
+    class_path = network.get("class_path") if isinstance(network, Mapping) else None
+    if isinstance(class_path, str) and "." in class_path:
+        check_class_path(class_path, f"saved in --ckpt_path {ckpt_path}")

@@ -104,3 +104,18 @@ def test_where_the_class_path_is_read(tmp_path: Path, monkeypatch: pytest.Monkey
     assert given_class_path(["fit", "--model.network.class_path", "a.B", "--config", "args.yaml"]) == ("a.B", "")
     assert given_class_path(["fit", "--config", "top.yaml", "--model.network.class_path", "a.C"]) == ("a.C", "")
     assert given_class_path(["fit", "--model.network.class_path", "a.B", "--config", "null.yaml"]) is None
+
+
+def test_a_checkpoint_whose_network_does_not_import_is_one_line(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """test/predict --ckpt_path: the network class path saved in the checkpoint's hyperparameters (e.g. a file
+    no longer on PYTHONPATH) is checked before LightningCLI parses them (it would dump the union error)."""
+    import torch
+
+    ckpt = tmp_path / "moved.ckpt"
+    torch.save({"global_step": 3, "epoch": 1, "state_dict": {},
+                "hyper_parameters": {"head": "linear",
+                                     "network": {"class_path": "no_such_pkg_xyz.TinyNet", "init_args": {}}}}, ckpt)
+    line = _one_error_line(["test", "--config", DEMO, "--model.head", "linear", "--ckpt_path", str(ckpt)], capsys)
+    assert line.startswith("error: --model.network.class_path no_such_pkg_xyz.TinyNet: no module named "
+                           f"'no_such_pkg_xyz' (saved in --ckpt_path {ckpt}; is no_such_pkg_xyz on PYTHONPATH?")
