@@ -7,7 +7,7 @@ to all its modalities; P is odd, so the centre pixel (whose class is the target)
 from a torch.Generator seeded from (run seed, epoch, batch index, rank) (`step_generator`): a run is reproducible
 for its seed, a resumed run draws what the uninterrupted one would, and DDP ranks draw differently.
 
-Kinds (each the distribution of a reference's own augmentation, drawn per step instead of precomputed):
+Kinds (flip, rot90, flip_or_rot90 and two_branch are the distributions of the references' own augmentations):
     none: no change.
     flip: a horizontal flip with p = 1/2 and, independently, a vertical flip with p = 1/2 (the likyoo toolkit's
         datasets.py MultiModalX.flip): identity, h, v, rot180 with 1/4 each.
@@ -34,7 +34,7 @@ import torch
 AugmentName = Literal["none", "flip", "rot90", "dihedral", "flip_or_rot90", "two_branch"]
 
 # The 8 symmetries, each as (k, flip): first a horizontal flip when `flip`, then a rotation by k·90°.
-# Names: id, rot90, rot180, rot270, h (= flip), v (= rot180 after h), transpose-like t1 (rot90 after h), t2.
+# Names: id, rot90, rot180, rot270, h (= flip), v (= rot180 after h), t1 = transpose (rot90 after h), t2 = anti-transpose.
 SYMMETRIES: tuple[tuple[int, bool], ...] = ((0, False), (1, False), (2, False), (3, False),
                                             (0, True), (2, True), (1, True), (3, True))
 ID, ROT90, ROT180, ROT270, HFLIP, VFLIP, T1, T2 = range(8)
