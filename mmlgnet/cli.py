@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.plugins.layer_sync import LayerSync
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from mmlgnet import console, outputs
+from mmlgnet import configs, console, outputs
 from mmlgnet.atomic import default_file_mode
 from mmlgnet.data.datamodule import HSILidarDataModule
 from mmlgnet.errors import UntrainedModelError
@@ -62,6 +63,11 @@ class MMLGNetCLI(LightningCLI):
     _data_state: dict[str, Any] | None = None  # the checkpoint's datamodule state (--ckpt_path), if any
     _ckpt_scene: str | None = None  # the checkpoint's training scene (hyperparameter scene_name)
     _held: checkpoints.HeldCheckpoint | None = None  # --ckpt_path as read once by the guards
+
+    def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
+        parser = super().init_parser(**kwargs)
+        configs.describe_option(parser)  # --config: a file or a shipped config's name (--help says so)
+        return parser
 
     def add_arguments_to_parser(self, parser: Any) -> None:
         parser.add_argument(
@@ -207,6 +213,9 @@ class MMLGNetCLI(LightningCLI):
 def main(args: list[str] | None = None) -> MMLGNetCLI:
     """Run the CLI in this process; errors propagate (tests and `mmlgnet.repro.reproduce` catch them)."""
     console.quiet_noise()
+    if args is None:  # the command line, given on as args once its shipped --config names are resolved (no warning)
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+    args = configs.resolve_config_args(sys.argv[1:] if args is None else args)  # --config demo.yaml: shipped
     check_network_option(sys.argv[1:] if args is None else args)  # one-line error, before jsonargparse's dump
     with restored_threads():  # the run's --threads apply inside; the caller's thread count comes back after
         return MMLGNetCLI(

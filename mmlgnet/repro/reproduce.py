@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from mmlgnet.atomic import write_json
+from mmlgnet.configs import SHIPPED
 from mmlgnet.console import debug_enabled
 from mmlgnet.data.io.download import hashed_once
 from mmlgnet.data.sampling.splits import parse_protocol
@@ -53,7 +54,7 @@ from mmlgnet.repro.registry import Registry, summary
 from mmlgnet.repro.tables import collect, write_tables
 from mmlgnet.repro.weights import check_files, duplicates
 
-SHIPPED_CONFIGS = Path(__file__).resolve().parents[1] / "configs"  # package data: works from a wheel too
+SHIPPED_CONFIGS = SHIPPED  # the configs shipped in the package (mmlgnet.configs): the same from a wheel
 __all__ = ["MUUFL_PROTOCOLS", "SCENES", "VARIANTS", "availability", "main", "plan_settings", "protocol_slug"]
 availability = DataCheck()  # (scene, root) -> (runnable, HSI cube present, reason); used by the notebook
 
