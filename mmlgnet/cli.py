@@ -169,7 +169,9 @@ class MMLGNetCLI(LightningCLI):
             plugins.append(AtomicCheckpointIO(self._held))
         if trainer_cfg.get("sync_batchnorm") and not any(isinstance(p, LayerSync) for p in plugins):
             plugins.append(AnyDeviceSyncBatchNormPlugin())  # torch's SyncBatchNorm refuses CPU (gloo) tensors
-        return super().instantiate_trainer(**kwargs, plugins=plugins)
+        trainer = super().instantiate_trainer(**kwargs, plugins=plugins)
+        console.drop_flops_column(trainer)  # Lightning's model summary less its FLOPs (always 0 here)
+        return trainer
 
     def after_fit(self) -> None:
         cfg = self.config[self.subcommand]

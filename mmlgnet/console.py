@@ -1,7 +1,11 @@
-"""What a CLI user sees: our user errors as one line (exit 2), Lightning's unactionable noise dropped, each warning once."""
+"""What a CLI user sees: our user errors as one line (exit 2), Lightning's unactionable noise dropped, each warning once.
+
+Lightning is imported lazily here (`python -m mmlgnet.data check` uses this module without loading it).
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -46,6 +50,38 @@ def quiet_noise() -> None:
         _add_filter_once(logging.getLogger(name), _QUIET_INFO)
     for text in _QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=re.escape(text))
+
+
+def drop_flops_column(trainer: Any) -> None:
+    """Replace, in a Trainer's callbacks, Lightning's default model summary by the same summary without its
+    FLOPs column and "Total FLOPs" line: Lightning counts FLOPs only through `example_input_array`, which our
+    module has not (its batches are pixel indices), so they always read 0. Other summary callbacks are kept."""
+    from lightning.pytorch.callbacks import ModelSummary, RichModelSummary
+
+    callbacks: list[Any] = trainer.callbacks  # set by Lightning's callback connector (not typed on Trainer)
+    for i, callback in enumerate(callbacks):
+        if type(callback) in (ModelSummary, RichModelSummary):  # the Trainer's default (enable_model_summary)
+            callbacks[i] = _summary_without_flops()(callback._max_depth, **callback._summarize_kwargs)
+
+
+@functools.cache
+def _summary_without_flops() -> type[Any]:
+    """Lightning's ModelSummary (text table, logged as Lightning logs its own) less the FLOPs column and total."""
+    from lightning.pytorch.callbacks import ModelSummary
+    from lightning.pytorch.utilities.model_summary.model_summary import _format_summary_table
+
+    class ModelSummaryWithoutFlops(ModelSummary):
+        @staticmethod
+        def summarize(summary_data: list[tuple[str, list[str]]], total_parameters: int, trainable_parameters: int,
+                      model_size: float, total_training_modes: dict[str, int], total_flops: int,
+                      **summarize_kwargs: Any) -> None:
+            columns = [column for column in summary_data if column[0] != "FLOPs"]
+            table = _format_summary_table(total_parameters, trainable_parameters, model_size, total_training_modes,
+                                          total_flops, *columns)
+            lines = [line for line in table.splitlines() if not line.rstrip().lower().endswith("total flops")]
+            logging.getLogger("lightning.pytorch.callbacks.model_summary").info("\n" + "\n".join(lines))
+
+    return ModelSummaryWithoutFlops
 
 
 def _add_filter_once(logger: logging.Logger, prefixes: tuple[str, ...]) -> None:

@@ -30,7 +30,7 @@ SMALL = ["--data.synthetic_height", "24", "--data.synthetic_width", "40", "--dat
          "--data.split", "per_class:10", "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2",
          "--trainer.limit_test_batches", "1"]
 TEXT_KEYS = ("text_encoder", "text_model", "text_pretrained", "prompts")
-NOISE = ("anonymous setting", "UNTRAINED", "NOT language-guided")
+NOISE = ("FLOPs", "Total Flops", "anonymous setting", "UNTRAINED", "NOT language-guided")
 
 
 def _text_side(*configs: str) -> dict[str, Any]:
@@ -61,7 +61,7 @@ def _loggers(tmp_path: Path) -> str:
                                                                      "save_dir": str(tmp_path / "wb")}}])
 
 
-def test_demo_fit_is_language_guided_with_no_anonymous_setting(
+def test_demo_fit_is_language_guided_with_a_summary_without_flops_and_no_anonymous_setting(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
     import wandb
 
@@ -80,13 +80,16 @@ def test_demo_fit_is_language_guided_with_no_anonymous_setting(
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            main(["fit", *DEMO, *SMALL, "--trainer.logger", _loggers(tmp_path)])
+            main(["fit", *DEMO, *SMALL, "--trainer.logger", _loggers(tmp_path), "--trainer.enable_model_summary", "true"])
     finally:
         logging.getLogger("lightning.pytorch").removeHandler(handler)
     out = capfd.readouterr()
     text = logged.getvalue() + out.out + out.err + "\n".join(str(w.message) for w in caught)
     for noise in NOISE:
         assert noise not in text, (noise, text[-3000:])
+    # the rest of the summary is still there
+    for kept in ("Name", "Params", "MMLGNet", "TextHead", "Trainable params", "Total params"):
+        assert kept in logged.getvalue(), (kept, logged.getvalue())
     assert inits and all("anonymous" not in kw for kw in inits)  # what made wandb warn
     rec = json.loads(next((tmp_path / "runs").rglob("test_metrics.json")).read_text())
     assert rec["variant"]["text_encoder"] == "sentence_transformers"
@@ -120,4 +123,4 @@ def test_demo_output_in_a_fresh_process(tmp_path: Path) -> None:
     assert out.returncode == 0, text[-3000:]
     for noise in NOISE:
         assert noise not in text, (noise, text[-3000:])
-    assert "wandb sync" in text
+    assert "Trainable params" in text and "MMLGNet" in text and "wandb sync" in text
