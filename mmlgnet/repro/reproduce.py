@@ -133,7 +133,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--groups", nargs="+", default=None, choices=list(GROUPS),
                    help="variant groups, one table each: main (paper ablations), text (text encoders), prompts, "
                    "openvocab (each class held out in turn), baselines (established methods as published), "
-                   f"baselines-text (their backbones with the text head). Default: {' '.join(DEFAULT_GROUPS)}; with --quick "
+                   f"baselines-text (their backbones with the text head), fewshot (5 and 20 pixels per class: linear head, "
+                   "untrained vs real MiniLM, paired differences; LiDAR only where no cube exists), fewshot-openvocab "
+                   f"(each class held out at 20 per class, MiniLM). Default: {' '.join(DEFAULT_GROUPS)}; with --quick "
                    f"{' '.join(QUICK_GROUPS)}")
     p.add_argument("--variants", nargs="+", default=None,
                    help=f"only these variants of the groups ({', '.join(VARIANTS)}, unseen-<k>, or a name of "
