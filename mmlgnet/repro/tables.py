@@ -290,7 +290,7 @@ def write_tables(results: Path, header_lines: Sequence[str] = (), skipped: Seque
     if main:
         md += ["## OA / AA / κ (%), mean ± std over seeds", "", _md(list(main[0]), [list(r.values()) for r in main]), ""]
         tex.append(_tex(list(main[0]), [list(r.values()) for r in main], "OA / AA / kappa (%), mean ± std over seeds"))
-    else:
+    elif not (every or comparison or group_rows):  # the group tables below hold the runs when only groups ran
         md += ["No finished run yet.", ""]
     deltas = delta_rows(groups)
     if deltas:

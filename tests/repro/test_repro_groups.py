@@ -263,6 +263,7 @@ def test_fewshot_table_names_the_input_and_the_untrained_sentence_encoder(tmp_pa
     md = (tmp_path / "tables.md").read_text()
     assert "| variant | input | text side | seeds | OA | AA | κ | fingerprint |" in md
     assert "| text head, untrained MiniLM + templates | LiDAR | sentence_transformers all-MiniLM-L6-v2 (untrained) | 1 |" in md
+    assert "No finished run yet." not in md  # the group's table holds the runs: no contradicting line above it
 
 
 def _trento_without_cube(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
