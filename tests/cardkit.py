@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +12,9 @@ import rasterio
 import yaml
 from rasterio.transform import Affine
 
+from mmlgnet.data.scenes import catalog_load
 from mmlgnet.data.scenes.scene import Scene
-from mmlgnet.data.scenes.synthetic import default_split, make_synthetic_scene
+from mmlgnet.data.scenes.synthetic import default_split, make_synthetic_scene, write_scene_files
 
 CRS = "EPSG:32615"  # UTM zone 15N (Houston)
 TRANSFORM = Affine(2.5, 0.0, 271460.0, 0.0, -2.5, 3290891.0)  # 2.5 m pixels, north up
@@ -66,3 +69,17 @@ def write_card_scene(folder: Path, extra: dict[str, Any] | None = None, split_ma
     path = folder / "scene.yaml"
     path.write_text(yaml.safe_dump(card, sort_keys=False))
     return path, scene, void
+
+
+def pinned_trento(root: Path, monkeypatch: Any) -> list[Path]:
+    """A tiny Trento in root/trento (20 x 28 px, the catalogue's bands and classes) whose catalogue entry is
+    patched (pytest `monkeypatch`) to pin these files' sha256, so the data check (load_scene with verify) passes."""
+    spec = catalog_load.SPECS["trento"]
+    fake = make_synthetic_scene(height=20, width=28, num_classes=len(spec.class_names), hsi_bands=spec.hsi_bands,
+                                lidar_bands=spec.lidar_bands, seed=1)
+    files = write_scene_files(fake, root / "trento", "split")
+    digest = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    layouts = {k: tuple(dataclasses.replace(f, sha256=digest.get(f.name, f.sha256)) for f in v)
+               for k, v in spec.layouts.items()}
+    monkeypatch.setitem(catalog_load.SPECS, "trento", dataclasses.replace(spec, height=20, width=28, layouts=layouts))
+    return files

@@ -3,8 +3,6 @@ digests) and reads each file of a finished run once (done-check, reproduce.json,
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 from collections import Counter
 from pathlib import Path
@@ -12,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pooch
 import pytest
+from cardkit import pinned_trento
 
-from mmlgnet.data.scenes import catalog_load
-from mmlgnet.data.scenes.synthetic import make_synthetic_scene, write_scene_files
 from mmlgnet.repro import reproduce
 from mmlgnet.repro.fingerprint import Fingerprint
 from mmlgnet.repro.lock import ResultsLock
@@ -37,25 +34,11 @@ def hashes(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     return seen
 
 
-def _pinned_trento(root: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """A tiny Trento in root/trento whose catalogue entry pins these files' sha256 and size, so the data check
-    (load_scene with verify) passes and hashes them."""
-    spec = catalog_load.SPECS["trento"]
-    fake = make_synthetic_scene(height=20, width=28, num_classes=len(spec.class_names), hsi_bands=spec.hsi_bands,
-                                lidar_bands=spec.lidar_bands, seed=1)
-    files = write_scene_files(fake, root / "trento", "split")
-    digest = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
-    layouts = {k: tuple(dataclasses.replace(f, sha256=digest.get(f.name, f.sha256)) for f in v)
-               for k, v in spec.layouts.items()}
-    monkeypatch.setitem(catalog_load.SPECS, "trento", dataclasses.replace(spec, height=20, width=28, layouts=layouts))
-    return files
-
-
 def test_a_reproduce_invocation_hashes_each_data_file_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           hashes: Counter[str], capsys: pytest.CaptureFixture) -> None:
     """Before: the data check (load_scene's pinned sha256) and the fingerprint (every file's sha256) each hashed
     the files: 2 per file per invocation."""
-    files = _pinned_trento(tmp_path / "data", monkeypatch)
+    files = pinned_trento(tmp_path / "data", monkeypatch)
     argv = ["--scenes", "trento", "--data-root", str(tmp_path / "data"), "--results", str(tmp_path / "r"),
             "--groups", "main", "--variants", "mmlgnet", "--seeds", "1", "--no-wandb", "--dry-run"]
     assert reproduce.main(argv) == 0

@@ -6,16 +6,14 @@ real one once for the quick setting (the groups' overrides must parse, and ident
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cardkit import pinned_trento
 
-from mmlgnet.data.scenes import catalog_load
-from mmlgnet.data.scenes.synthetic import make_synthetic_scene, write_scene_files
 from mmlgnet.errors import ConfigError
 from mmlgnet.repro import groups as groups_mod
 from mmlgnet.repro import reproduce
@@ -268,15 +266,8 @@ def test_fewshot_table_names_the_input_and_the_untrained_sentence_encoder(tmp_pa
 
 
 def _trento_without_cube(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A tiny Trento in root/trento (its catalogue entry pins these files) without the hyperspectral cube."""
-    spec = catalog_load.SPECS["trento"]
-    fake = make_synthetic_scene(height=20, width=28, num_classes=len(spec.class_names), hsi_bands=spec.hsi_bands,
-                                lidar_bands=spec.lidar_bands, seed=1)
-    files = write_scene_files(fake, root / "trento", "split")
-    digest = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
-    layouts = {k: tuple(dataclasses.replace(f, sha256=digest.get(f.name, f.sha256)) for f in v)
-               for k, v in spec.layouts.items()}
-    monkeypatch.setitem(catalog_load.SPECS, "trento", dataclasses.replace(spec, height=20, width=28, layouts=layouts))
+    """A tiny pinned Trento in root/trento without the hyperspectral cube."""
+    pinned_trento(root, monkeypatch)
     (root / "trento" / "HSI.mat").unlink()
 
 
