@@ -94,12 +94,7 @@ class MDLMiddleFusion(nn.Module):
         super().__init__()
         check_ints("MDLMiddleFusion", {"hsi_bands": hsi_bands, "lidar_bands": lidar_bands, "patch_size": patch_size,
                                        "out_dim": out_dim})
-        self.hsi_bands, self.lidar_bands, self.patch_size, self.out_dim = (
-            hsi_bands,
-            lidar_bands,
-            patch_size,
-            out_dim,
-        )
+        self.hsi_bands, self.lidar_bands, self.patch_size, self.out_dim = hsi_bands, lidar_bands, patch_size, out_dim
         self.hsi_branch = _branch(hsi_bands)
         self.lidar_branch = _branch(lidar_bands)
         self.joint = nn.Sequential(

@@ -150,12 +150,7 @@ class MFT(nn.Module):
         check_ints("MFT", {"hsi_bands": hsi_bands, "lidar_bands": lidar_bands, "patch_size": patch_size,
                            "out_dim": out_dim, "hsi_tokens": hsi_tokens},
                    {"hsi_bands": (9, "the 3-D convolution's spectral kernel spans 9 bands")})
-        self.hsi_bands, self.lidar_bands, self.patch_size, self.out_dim = (
-            hsi_bands,
-            lidar_bands,
-            patch_size,
-            out_dim,
-        )
+        self.hsi_bands, self.lidar_bands, self.patch_size, self.out_dim = hsi_bands, lidar_bands, patch_size, out_dim
         spectral = 8 * (hsi_bands - 8)
         self.hsi_conv3d = nn.Sequential(
             nn.Conv3d(1, 8, kernel_size=(9, 3, 3), padding=(0, 1, 1)), nn.BatchNorm3d(8), nn.ReLU()

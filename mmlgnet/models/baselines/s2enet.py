@@ -113,12 +113,7 @@ class S2ENet(nn.Module):
         super().__init__()
         check_ints("S2ENet", {"hsi_bands": hsi_bands, "lidar_bands": lidar_bands, "patch_size": patch_size,
                               "out_dim": out_dim})
-        self.hsi_bands, self.lidar_bands, self.patch_size, self.out_dim = (
-            hsi_bands,
-            lidar_bands,
-            patch_size,
-            out_dim,
-        )
+        self.hsi_bands, self.lidar_bands, self.patch_size, self.out_dim = hsi_bands, lidar_bands, patch_size, out_dim
         a, b = self.hsi_planes, self.lidar_planes
         self.hsi_convs = nn.Sequential(
             _conv_bn_relu(hsi_bands, a[0], 3), _conv_bn_relu(a[0], a[1], 3), _conv_bn_relu(a[1], a[2], 3)
