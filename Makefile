@@ -69,7 +69,7 @@ benchmark-reproduce: $(STAMP)
 
 # ruff (style, imports, bugbear) and mypy (types; configuration and the few third-party gaps in pyproject.toml).
 lint: $(STAMP)
-	$(VENV)/bin/ruff check mmlgnet tests benchmarks
+	$(VENV)/bin/ruff check mmlgnet tests benchmarks notebooks scripts docs
 	$(VENV)/bin/mypy
 
 clean:
