@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from mmlgnet.errors import CheckpointError, UntrainedModelError
+from mmlgnet.training import optim
 
 # Lightning's special `ckpt_path` values (resolved by the Trainer, not files): passed through untouched.
 LIGHTNING_KEYWORDS = ("last", "best", "hpc")
@@ -18,8 +19,7 @@ LIGHTNING_KEYWORDS = ("last", "best", "hpc")
 # Model options that may differ from the checkpoint's without an error: they do not change the weights
 # being tested (optimisation only; a resumed fit restores the optimiser and scheduler state from the
 # checkpoint anyway) or only say where a cache lives. LightningCLI replaces them by the checkpoint's values.
-EXEMPT_OPTIONS = frozenset({"lr", "weight_decay", "scheduler", "text_cache_dir", "optimizer", "momentum",
-                            "weight_decay_on", "lr_step_size", "lr_gamma", "augment"})
+EXEMPT_OPTIONS = frozenset({*optim.OPTION_NAMES, "augment", "text_cache_dir"})  # training-only: every optimiser option
 
 # Values the CLI links from the datamodule (never given by the user): compared with the data when the
 # checkpoint's weights are loaded (MMLGNetModule.on_load_checkpoint), where the data is known.
